@@ -1,0 +1,75 @@
+"""aecodec: a learned lossy image codec (VQ-VAE + context-coded residual VQ).
+
+    import aecodec
+    data = aecodec.encode("photo.png", quality=aecodec.DEFAULT_QUALITY)
+    image = aecodec.decode(data)           # a PIL image
+
+Importing registers nothing; call ``aecodec.register_pillow()`` (or import
+``aecodec.pillow_plugin``) to let Pillow open and save .aec files.
+"""
+from __future__ import annotations
+
+import threading
+
+from .format import FormatError
+from .imageio import InputError
+from .weights import WeightsError
+
+__all__ = ["encode", "decode", "truncate", "Codec", "QUALITIES", "DEFAULT_QUALITY",
+           "FormatError", "InputError", "WeightsError", "register_pillow", "__version__"]
+__version__ = "0.1.0"
+
+QUALITIES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+DEFAULT_QUALITY = 6
+
+_default_codec = None
+_default_lock = threading.Lock()
+
+
+def _codec():
+    """The shared default Codec, loaded on first use (not at import)."""
+    global _default_codec
+    with _default_lock:
+        if _default_codec is None:
+            from .codec import Codec
+            _default_codec = Codec()
+        return _default_codec
+
+
+def __getattr__(name):
+    if name == "Codec":
+        from .codec import Codec
+        return Codec
+    raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
+
+
+def encode(image, quality: int = DEFAULT_QUALITY) -> bytes:
+    """Compress a PIL image, a uint8/uint16 numpy array or an image path to .aec bytes."""
+    return _codec().encode(image, quality)
+
+
+def decode(data: bytes, as_array: bool = False):
+    """Decode .aec bytes to a PIL image (or a numpy array with ``as_array=True``)."""
+    import numpy as np
+    image = _codec().decode(data)
+    return np.asarray(image) if as_array else image
+
+
+def truncate(data: bytes, max_bytes: int) -> bytes:
+    """Keep the whole stages that fit in ``max_bytes``: a valid, coarser file."""
+    from .format import parse
+    f = parse(data)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+    for n in range(f.quality, 0, -1):
+        out = f.with_stages(n).to_bytes()
+        if len(out) <= max_bytes:
+            return out
+    smallest = len(f.with_stages(1).to_bytes())
+    raise ValueError(f"cannot fit the file in {max_bytes} bytes: one stage alone takes {smallest}")
+
+
+def register_pillow() -> None:
+    """Register the .aec format with Pillow (open, save, extension, MIME type)."""
+    from . import pillow_plugin
+    pillow_plugin.register()

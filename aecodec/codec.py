@@ -1,0 +1,115 @@
+"""Codec: loaded weights on a device; image <-> .aec bytes.
+
+Data flows one way: imageio -> (pad) -> model.compress -> entropy coder -> format,
+and back. Only the networks run on the device; entropy coding is numpy + constriction
+on integer tables, so a file decodes the same on any machine.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import format as aec_format
+from .entropy import PayloadError, decode_stage, encode_stage
+from .format import AecFile, FormatError
+from .imageio import Pixels, load as load_pixels, to_pil
+from .weights import LoadedWeights, load_weights
+
+DEFAULT_MAX_PIXELS = 180_000_000    # like Pillow's MAX_IMAGE_PIXELS, twice over
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU here "
+                           "(use device='cpu', or install a CUDA build of torch)")
+    return dev
+
+
+class Codec:
+    """A model loaded once for many encode/decode calls."""
+
+    def __init__(self, weights: str | None = None, device: str = "auto",
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+        self.weights: LoadedWeights = load_weights(weights)
+        self.device = resolve_device(device)
+        self.model = self.weights.build_model().to(self.device)
+        self.freqs = self.weights.freqs
+        self.max_pixels = max_pixels
+
+    # -- public properties -----------------------------------------------------------
+    @property
+    def qualities(self) -> tuple[int, ...]:
+        return tuple(range(1, self.weights.config.stages + 1))
+
+    @property
+    def model_id(self) -> str:
+        return self.weights.model_id.hex()
+
+    # -- encode ----------------------------------------------------------------------
+    def encode(self, image, quality: int | None = None) -> bytes:
+        from . import DEFAULT_QUALITY
+        quality = DEFAULT_QUALITY if quality is None else quality
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
+                or quality not in self.qualities:
+            raise ValueError(f"quality must be one of {list(self.qualities)}, not {quality!r}")
+        px = load_pixels(image)
+        if self.max_pixels is not None and px.width * px.height > self.max_pixels:
+            raise ValueError(f"image of {px.width}x{px.height} exceeds the limit of {self.max_pixels} pixels")
+        indices = self._indices(px.rgb, int(quality))
+        stages = tuple(encode_stage(self.freqs, indices, s) for s in range(int(quality)))
+        alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
+        return AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha).to_bytes()
+
+    def _indices(self, rgb: np.ndarray, quality: int) -> np.ndarray:
+        stride = self.model.stride
+        h, w = rgb.shape[:2]
+        ph, pw = -h % stride, -w % stride
+        padded = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        x = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
+        return self.model.compress(x, quality)[:, 0].cpu().numpy()
+
+    # -- decode ----------------------------------------------------------------------
+    def parse(self, data: bytes) -> AecFile:
+        f = aec_format.parse(data, self.max_pixels)
+        if f.model_id != self.weights.model_id:
+            raise FormatError(f"file was written by model {f.model_id.hex()}, but the loaded weights "
+                              f"are model {self.model_id}; decode it with the weights that wrote it")
+        if f.quality > len(self.qualities):
+            raise FormatError(f"file holds {f.quality} stages, the model has {len(self.qualities)}")
+        return f
+
+    def decode_pixels(self, data: bytes) -> Pixels:
+        f = self.parse(data)
+        stride, groups = self.model.stride, self.weights.config.groups
+        h, w = -(-f.height // stride), -(-f.width // stride)
+        indices, prev = [], None
+        for s, payload in enumerate(f.stages):
+            try:
+                prev = decode_stage(self.freqs, payload, prev, s, groups, h, w)
+            except PayloadError as exc:
+                raise FormatError(str(exc)) from None
+            indices.append(prev)
+        idx = torch.from_numpy(np.stack(indices)[:, None]).to(self.device)
+        with torch.no_grad():
+            x = self.model.decompress(idx)[0, :, :f.height, :f.width]
+        rgb = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        alpha = None
+        if f.has_alpha:
+            try:
+                raw = zlib.decompressobj().decompress(f.alpha, f.width * f.height + 1)
+            except zlib.error as exc:
+                raise FormatError(f"alpha plane does not decompress: {exc}") from None
+            if len(raw) != f.width * f.height:
+                raise FormatError("alpha plane has the wrong size")
+            alpha = np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width)
+        return Pixels(rgb, f.mode, alpha)
+
+    def decode(self, data: bytes) -> Image.Image:
+        px = self.decode_pixels(data)
+        return to_pil(px.rgb, px.mode, px.alpha)

@@ -1,0 +1,126 @@
+"""The .aec container: parse and write. Knows nothing of torch or images.
+
+Layout (all integers big-endian; see docs/FORMAT.md):
+
+    magic      4   b"\\x89AEC"
+    version    1   FORMAT_VERSION
+    mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
+    model_id   8   first 8 bytes of the sha256 of the weights that wrote it
+    width      4
+    height     4
+    stages     1   number of stage payloads that follow (the quality)
+    alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
+    stage_len  4 * stages
+    payloads   sum(stage_len)
+    alpha      alpha_len
+    crc32      4   over every byte before it
+
+The header is checked, and every declared length checked against the real size,
+before anything is allocated or decoded.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"\x89AEC"
+FORMAT_VERSION = 1
+MODES = ("L", "RGB", "LA", "RGBA")
+_FIXED = struct.Struct(">4sBB8sIIBI")
+HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table
+MAX_DIMENSION = 1 << 16             # per side; the pixel limit is the caller's
+
+
+class FormatError(ValueError):
+    """The data is not a valid .aec file (or not one this version can read)."""
+
+
+@dataclass(frozen=True)
+class AecFile:
+    mode: str
+    model_id: bytes
+    width: int
+    height: int
+    stages: tuple[bytes, ...]
+    alpha: bytes = b""
+    version: int = FORMAT_VERSION
+
+    @property
+    def quality(self) -> int:
+        return len(self.stages)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("LA", "RGBA")
+
+    def to_bytes(self) -> bytes:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}")
+        if not (1 <= len(self.stages) <= 255):
+            raise ValueError("a file holds 1 to 255 stages")
+        if len(self.model_id) != 8:
+            raise ValueError("model id must be 8 bytes")
+        if not (1 <= self.width <= MAX_DIMENSION and 1 <= self.height <= MAX_DIMENSION):
+            raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
+        if bool(self.alpha) != self.has_alpha:
+            raise ValueError("alpha data must be present exactly for LA and RGBA")
+        head = _FIXED.pack(MAGIC, FORMAT_VERSION, MODES.index(self.mode), self.model_id,
+                           self.width, self.height, len(self.stages), len(self.alpha))
+        table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
+        body = head + table + b"".join(self.stages) + self.alpha
+        return body + struct.pack(">I", zlib.crc32(body))
+
+    def with_stages(self, n: int) -> "AecFile":
+        """The same file keeping only the first ``n`` stages (a valid, coarser file)."""
+        if not (1 <= n <= len(self.stages)):
+            raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
+        return AecFile(self.mode, self.model_id, self.width, self.height, self.stages[:n], self.alpha)
+
+
+def looks_like_aec(data: bytes) -> bool:
+    return data[:4] == MAGIC
+
+
+def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
+    """Parse and verify ``data``. Raises FormatError with a one-line reason."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FormatError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) == 0:
+        raise FormatError("empty input")
+    if data[:4] != MAGIC:
+        if len(data) < 4 and MAGIC.startswith(data):
+            raise FormatError(f"truncated .aec file ({len(data)} bytes)")
+        raise FormatError("not an .aec file (wrong magic bytes)")
+    if len(data) < HEADER_SIZE + 4:
+        raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {HEADER_SIZE + 4})")
+    magic, version, mode, model_id, width, height, n_stages, alpha_len = _FIXED.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise FormatError(f"unsupported .aec format version {version} (this build reads version {FORMAT_VERSION})")
+    if mode >= len(MODES):
+        raise FormatError(f"unknown colour mode {mode}")
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
+        raise FormatError(f"image size {width}x{height} is outside 1..{MAX_DIMENSION}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+    if n_stages == 0:
+        raise FormatError("file holds no stages")
+    table_end = HEADER_SIZE + 4 * n_stages
+    if len(data) < table_end + 4:
+        raise FormatError("truncated .aec file (stage table incomplete)")
+    lengths = struct.unpack_from(f">{n_stages}I", data, HEADER_SIZE)
+    expected = table_end + sum(lengths) + alpha_len + 4
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "trailing data after"
+        raise FormatError(f"{what} .aec file: declared {expected} bytes, got {len(data)}")
+    (crc,) = struct.unpack_from(">I", data, len(data) - 4)
+    if zlib.crc32(data[:-4]) != crc:
+        raise FormatError("checksum mismatch: the file is corrupted")
+    if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
+        raise FormatError("alpha data does not match the colour mode")
+    stages, pos = [], table_end
+    for n in lengths:
+        stages.append(data[pos:pos + n])
+        pos += n
+    return AecFile(MODES[mode], model_id, width, height, tuple(stages), data[pos:pos + alpha_len], version)

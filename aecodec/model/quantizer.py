@@ -1,0 +1,168 @@
+"""Residual product vector quantizer with entropy-constrained codeword search.
+
+The latent (``groups * dim`` channels) is split into small groups of ``dim`` channels;
+each group is quantized by ``stages`` residual codebooks of ``codes`` entries. Code 0
+of every codebook is the zero vector, so a stage can leave a group untouched for a
+few hundredths of a bit: this is what lets the entropy coder win (a plain nearest-
+neighbour VQ keeps usage near uniform and the coder has nothing to gain).
+
+Codewords are chosen by distortion + lambda_s * bits (ECVQ), with bits taken from a
+learned prior over indices conditioned on whether the previous stage used a non-zero
+code at the same place. lambda_s shrinks geometrically with the stage, so every stage
+refines at a finer scale and deeper prefixes keep improving.
+
+Codebooks and the prior are updated by exponential moving averages (k-means style),
+not by gradients; dead codes are restarted from batch residuals.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LN2 = math.log(2.0)
+
+
+class ResidualProductVQ(nn.Module):
+    def __init__(self, stages: int, groups: int, dim: int, codes: int,
+                 bit_cost: float, bit_cost_decay: float, ema_decay: float = 0.99):
+        super().__init__()
+        self.stages, self.groups, self.dim, self.codes = stages, groups, dim, codes
+        self.ema_decay = ema_decay
+        costs = torch.tensor([bit_cost * bit_cost_decay ** s for s in range(stages)])
+        self.register_buffer("bit_cost", costs)
+        self.register_buffer("codebooks", torch.zeros(stages, groups, codes, dim))
+        self.register_buffer("prior_counts", torch.ones(stages, groups, 2, codes))
+        self.register_buffer("ema_count", torch.ones(stages, groups, codes))
+        self.register_buffer("ema_sum", torch.zeros(stages, groups, codes, dim))
+
+    # -- layout helpers -------------------------------------------------------------
+    def _to_vectors(self, y: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = y.shape
+        if c != self.groups * self.dim:
+            raise ValueError(f"latent has {c} channels, quantizer expects {self.groups * self.dim}")
+        return y.view(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2).reshape(-1, self.groups, self.dim)
+
+    def _to_latent(self, v: torch.Tensor, shape) -> torch.Tensor:
+        b, c, h, w = shape
+        return v.view(b, h, w, self.groups, self.dim).permute(0, 3, 4, 1, 2).reshape(b, c, h, w)
+
+    def bits_table(self) -> torch.Tensor:
+        """-log2 p(index | stage, group, previous-stage-nonzero): [S, G, 2, K]."""
+        p = self.prior_counts / self.prior_counts.sum(-1, keepdim=True)
+        return -torch.log2(p)
+
+    @staticmethod
+    def _costs(r: torch.Tensor, cb: torch.Tensor, ctx: torch.Tensor, stage_bits: torch.Tensor):
+        """Squared distances [N, G, K] and bit costs [N, G, K] for one stage."""
+        dist = (r * r).sum(-1, keepdim=True) - 2 * torch.einsum("ngd,gkd->ngk", r, cb) \
+            + (cb * cb).sum(-1)[None]
+        b = torch.where(ctx[..., None].bool(), stage_bits[:, 1][None], stage_bits[:, 0][None])
+        return dist, b
+
+    # -- training -------------------------------------------------------------------
+    def forward(self, y: torch.Tensor, n_stages: int):
+        """Quantize with ``n_stages`` stages. Returns (y_hat with straight-through
+        gradient, soft bits per image [B], per-stage hard indices [n, N, G])."""
+        shape = y.shape
+        v = self._to_vectors(y)
+        residual = v
+        recon = torch.zeros_like(v)
+        bits = self.bits_table()
+        codebooks = self.codebooks.clone()   # EMA updates below must not touch the graph
+        ctx = torch.zeros(v.shape[:2], dtype=torch.long, device=y.device)
+        soft_bits = torch.zeros(v.shape[0], device=y.device)
+        all_idx = []
+        for s in range(n_stages):
+            dist, b = self._costs(residual, codebooks[s], ctx, bits[s])
+            cost_bits = dist / self.bit_cost[s] + b              # everything in bits
+            idx = cost_bits.argmin(-1)                           # [N, G]
+            p = torch.softmax(-cost_bits * LN2, dim=-1)
+            soft_bits = soft_bits + (p * b).sum((-1, -2))
+            q = torch.gather(codebooks[s][None].expand(v.shape[0], -1, -1, -1), 2,
+                             idx[:, :, None, None].expand(-1, -1, 1, self.dim)).squeeze(2)
+            if self.training:
+                self._ema_update(s, residual.detach(), idx, ctx)
+            recon = recon + q
+            residual = residual - q
+            all_idx.append(idx)
+            ctx = (idx != 0).long()
+        v_hat = v + (recon - v).detach()
+        b = shape[0]
+        return self._to_latent(v_hat, shape), soft_bits.view(b, -1).sum(1), all_idx
+
+    @torch.no_grad()
+    def _ema_update(self, s: int, r: torch.Tensor, idx: torch.Tensor, ctx: torch.Tensor):
+        d = self.ema_decay
+        scale = 100.0 / max(1, r.shape[0])                                   # per 100 positions
+        onehot = torch.nn.functional.one_hot(idx, self.codes).to(r.dtype)   # [N, G, K]
+        count = onehot.sum(0) * scale                                        # [G, K]
+        total = torch.einsum("ngk,ngd->gkd", onehot, r) * scale
+        self.ema_count[s].mul_(d).add_(count, alpha=1 - d)
+        self.ema_sum[s].mul_(d).add_(total, alpha=1 - d)
+        cb = self.ema_sum[s] / self.ema_count[s].clamp_min(1e-6)[..., None]
+        # Restart dead codes from random batch residuals so the codebook stays useful;
+        # give them a modest prior so the rate term lets them be tried again.
+        dead = self.ema_count[s] < 1e-3
+        dead[:, 0] = False
+        if dead.any():
+            pick = torch.randint(0, r.shape[0], (int(dead.sum()),), device=r.device)
+            cb[dead] = r[pick, dead.nonzero()[:, 0]]
+            self.ema_count[s][dead] = 0.05
+            self.ema_sum[s][dead] = cb[dead] * 0.05
+            self.prior_counts[s].masked_fill_(dead[:, None, :].expand(-1, 2, -1), 0.05)
+        cb[:, 0] = 0.0
+        self.codebooks[s].copy_(cb)
+        pc = torch.zeros_like(self.prior_counts[s])                          # [G, 2, K]
+        pc.index_put_((torch.arange(self.groups, device=r.device)[None].expand_as(idx).reshape(-1),
+                       ctx.reshape(-1), idx.reshape(-1)),
+                      torch.ones(idx.numel(), device=r.device), accumulate=True)
+        pc = pc * scale
+        self.prior_counts[s].mul_(d).add_(pc, alpha=1 - d).clamp_(min=1e-4)
+
+    @torch.no_grad()
+    def init_codebooks(self, y: torch.Tensor, iters: int = 10):
+        """k-means initialisation of every stage from a batch of latents (code 0 = zero)."""
+        residual = self._to_vectors(y)
+        n = residual.shape[0]
+        for s in range(self.stages):
+            pick = torch.randint(0, n, (self.codes,), device=y.device)
+            cb = residual[pick].permute(1, 0, 2).clone()                    # [G, K, d]
+            cb[:, 0] = 0
+            for _ in range(iters):
+                dist = (residual * residual).sum(-1, keepdim=True) - 2 * torch.einsum(
+                    "ngd,gkd->ngk", residual, cb) + (cb * cb).sum(-1)[None]
+                idx = dist.argmin(-1)
+                onehot = torch.nn.functional.one_hot(idx, self.codes).to(residual.dtype)
+                cnt = onehot.sum(0)
+                tot = torch.einsum("ngk,ngd->gkd", onehot, residual)
+                upd = cnt > 0
+                cb[upd] = tot[upd] / cnt[upd][:, None]
+                cb[:, 0] = 0
+            self.codebooks[s].copy_(cb)
+            self.ema_count[s].copy_(cnt.clamp_min(1) / n * 100)
+            self.ema_sum[s].copy_(cb * self.ema_count[s][..., None])
+            self.prior_counts[s].copy_((cnt.clamp_min(1) / n * 100)[:, None, :].expand(-1, 2, -1))
+            q = torch.gather(cb[None].expand(n, -1, -1, -1), 2,
+                             idx[:, :, None, None].expand(-1, -1, 1, self.dim)).squeeze(2)
+            residual = residual - q
+
+    # -- coding ---------------------------------------------------------------------
+    @torch.no_grad()
+    def quantize(self, y: torch.Tensor, n_stages: int) -> torch.Tensor:
+        """Hard ECVQ indices [n_stages, B, G, H, W] (int64)."""
+        b, _, h, w = y.shape
+        _, _, idx = self.forward(y, n_stages)
+        return torch.stack([i.view(b, h, w, self.groups).permute(0, 3, 1, 2) for i in idx])
+
+    @torch.no_grad()
+    def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
+        """Sum of codewords for indices [n, B, G, H, W] -> latent [B, G*d, H, W]."""
+        n, b, g, h, w = indices.shape
+        out = torch.zeros(b, g, self.dim, h, w, device=indices.device)
+        for s in range(n):
+            cb = self.codebooks[s]                                           # [G, K, d]
+            gi = torch.arange(g, device=indices.device).view(1, g, 1, 1).expand(b, g, h, w)
+            out += cb[gi, indices[s]].permute(0, 1, 4, 2, 3)
+        return out.reshape(b, g * self.dim, h, w)

@@ -1,0 +1,87 @@
+"""Analysis (encoder) and synthesis (decoder) transforms.
+
+Designed for the compute we have (a 2-core CPU): the heavy lifting is a 16x16 block
+transform (a strided convolution) initialised from the PCA of training patches, so
+the autoencoder starts as a good transform coder instead of from noise. Residual
+blocks whose last layer starts at zero add the nonlinearity on top: two at the
+latent resolution on each side (they predict what quantization removed from the
+neighbours) and a post-filter at 1/4 resolution in the decoder that removes block
+edges. Every block starts as the identity, so training only ever improves on PCA.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+BLOCK = 16
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+
+
+class PixelFilter(nn.Module):
+    """Residual blocks run on a space-to-depth view at 1/4 resolution (cheap at full size)."""
+
+    def __init__(self, blocks: int, hidden: int):
+        super().__init__()
+        self.blocks = nn.Sequential(*[ResBlock(48, hidden) for _ in range(blocks)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.blocks(F.pixel_unshuffle(x, 4)), 4)
+
+
+class Encoder(nn.Module):
+    """RGB in [0, 1] -> latent grid with ``latent_channels`` at 1/16 resolution."""
+
+    stride = BLOCK
+
+    def __init__(self, latent_channels: int, hidden: int):
+        super().__init__()
+        self.prefilter = PixelFilter(1, hidden // 2)
+        self.analysis = nn.Conv2d(3, latent_channels, BLOCK, stride=BLOCK)
+        self.blocks = nn.Sequential(ResBlock(latent_channels, hidden), ResBlock(latent_channels, hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.analysis(self.prefilter(x)))
+
+
+class Decoder(nn.Module):
+    """Latent grid -> RGB (unclamped; callers clamp when they make pixels)."""
+
+    def __init__(self, latent_channels: int, hidden: int):
+        super().__init__()
+        self.blocks = nn.Sequential(ResBlock(latent_channels, hidden), ResBlock(latent_channels, hidden))
+        self.synthesis = nn.ConvTranspose2d(latent_channels, 3, BLOCK, stride=BLOCK)
+        self.postfilter = PixelFilter(2, hidden // 2)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.postfilter(self.synthesis(self.blocks(y)))
+
+
+@torch.no_grad()
+def pca_init(encoder: Encoder, decoder: Decoder, images: torch.Tensor) -> None:
+    """Set the block transforms to the principal components of 16x16 patches.
+
+    Orthonormal, so squared error in the latent equals squared pixel error (in [0, 1]
+    units) per block at the start: the quantizer's bit costs can be set in those units.
+    """
+    m = encoder.analysis.out_channels
+    patches = F.unfold(images - 0.5, BLOCK, stride=BLOCK).permute(0, 2, 1).reshape(-1, 3 * BLOCK * BLOCK)
+    cov = (patches.T @ patches / len(patches)).double()
+    _, vecs = torch.linalg.eigh(cov)
+    basis = vecs.flip(1)[:, :m].float()                       # [768, m], largest first
+    w = basis.T.reshape(m, 3, BLOCK, BLOCK)
+    encoder.analysis.weight.copy_(w)
+    encoder.analysis.bias.copy_(-0.5 * w.sum((1, 2, 3)))
+    decoder.synthesis.weight.copy_(w)
+    decoder.synthesis.bias.fill_(0.5)

@@ -1,0 +1,75 @@
+"""The VQ-VAE: encoder -> residual product VQ -> decoder.
+
+Follows CompressAI's contract: ``forward`` is for training (differentiable, soft
+rate), ``compress`` / ``decompress`` work on discrete indices for coding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict, fields
+
+import torch
+from torch import nn
+
+from .quantizer import ResidualProductVQ
+from .transforms import Decoder, Encoder, pca_init
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: int = 192
+    groups: int = 48
+    group_dim: int = 4
+    stages: int = 8
+    codes: int = 64
+    bit_cost: float = 0.025      # squared block error (in [0, 1] units) per bit, stage 1
+    bit_cost_decay: float = 0.64  # each later stage refines at a finer trade-off
+
+    @property
+    def latent_channels(self) -> int:
+        return self.groups * self.group_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+class VQVAE(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config.latent_channels, config.hidden)
+        self.decoder = Decoder(config.latent_channels, config.hidden)
+        self.quantizer = ResidualProductVQ(config.stages, config.groups, config.group_dim,
+                                           config.codes, config.bit_cost, config.bit_cost_decay)
+
+    stride = Encoder.stride
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """PCA block transforms, then k-means codebooks, from a batch of training crops."""
+        pca_init(self.encoder, self.decoder, images)
+        with torch.no_grad():
+            self.quantizer.init_codebooks(self.encoder(images))
+
+    def forward(self, x: torch.Tensor, n_stages: int | None):
+        """x in [0, 1]. ``n_stages=None`` skips quantization (autoencoder warm-up)."""
+        y = self.encoder(x)
+        if n_stages is None:
+            return {"x_hat": self.decoder(y), "bits": torch.zeros(x.shape[0], device=x.device), "y": y}
+        y_hat, bits, indices = self.quantizer(y, n_stages)
+        return {"x_hat": self.decoder(y_hat), "bits": bits, "y": y, "y_hat": y_hat, "indices": indices}
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, n_stages: int) -> torch.Tensor:
+        """x [B, 3, H, W] in [0, 1], H and W multiples of ``stride`` -> indices [S, B, G, h, w]."""
+        return self.quantizer.quantize(self.encoder(x), n_stages)
+
+    @torch.no_grad()
+    def decompress(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.quantizer.dequantize(indices))

@@ -1,0 +1,57 @@
+"""Pillow plugin: Image.open / Image.save for .aec, registered explicitly.
+
+    import aecodec
+    aecodec.register_pillow()
+    Image.open("photo.aec"); img.save("photo.aec", quality=6)
+
+Decoding runs the model when the image is loaded, through the public API.
+"""
+from __future__ import annotations
+
+from PIL import Image, ImageFile
+
+from .format import MAGIC, FormatError, parse
+
+FORMAT = "AEC"
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[:4] == MAGIC
+
+
+class AecImageFile(ImageFile.ImageFile):
+    format = FORMAT
+    format_description = "aecodec learned image codec"
+
+    def _open(self):
+        data = self.fp.read()
+        try:
+            header = parse(data)
+        except FormatError as exc:
+            raise SyntaxError(f"not a valid .aec file: {exc}") from None
+        self._data = data
+        self._mode = header.mode
+        self._size = (header.width, header.height)
+        self.info["quality"] = header.quality
+        self.tile = []
+
+    def load(self):
+        if self._data is not None:
+            import aecodec
+            decoded = aecodec.decode(self._data)
+            self.im = decoded.im
+            self._data = None
+        return Image.Image.load(self)
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    import aecodec
+    quality = im.encoderinfo.get("quality", aecodec.DEFAULT_QUALITY)
+    fp.write(aecodec.encode(im, quality=quality))
+
+
+def register() -> None:
+    Image.register_open(FORMAT, AecImageFile, _accept)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, ".aec")
+    Image.register_mime(FORMAT, "image/x-aec")

@@ -1,0 +1,77 @@
+"""Export a training checkpoint to a weights folder: half-precision safetensors,
+integer entropy tables fitted on the training split, and a model card."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..entropy import NUM_CONTEXTS, count_indices, quantize_counts
+from ..model.vqvae import VQVAE
+from ..weights import save_weights
+from .config import TrainConfig
+from .data import list_images, load_rgb, split
+
+
+def _round_trip_half(model: VQVAE) -> VQVAE:
+    """Use exactly the weights that will ship (fp16) when fitting the tables."""
+    sd = {k: (v.half().float() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    model.load_state_dict(sd)
+    return model
+
+
+@torch.no_grad()
+def fit_tables(model: VQVAE, files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    cfg = model.config
+    counts = np.zeros((cfg.stages, cfg.groups, NUM_CONTEXTS, cfg.codes), dtype=np.int64)
+    for f in tqdm(files, desc="fitting entropy tables", leave=False):
+        a = np.asarray(load_rgb(f))
+        h, w = a.shape[0] // 16 * 16, a.shape[1] // 16 * 16
+        x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+        count_indices(counts, model.compress(x, cfg.stages)[:, 0].numpy())
+    return quantize_counts(counts), counts
+
+
+def export(run_dir: Path, out_dir: Path, max_images: int | None = None) -> dict:
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
+    config = TrainConfig.from_dict(state["config"])
+    model = VQVAE(config.model)
+    model.load_state_dict(state["model"])
+    model = _round_trip_half(model.eval())
+    train_files, val_files = split(list_images(config.data_dirs), config.val_every_nth)
+    fit_files = train_files[:max_images] if max_images else train_files
+    freqs, counts = fit_tables(model, fit_files)
+    used = counts.sum(2) > 0
+    card = {
+        "name": "aecodec-default",
+        "format_version": 1,
+        "training": {
+            "data": [str(d) for d in config.data_dirs],
+            "train_images": len(train_files),
+            "validation_images": [f.name for f in val_files],
+            "steps": state["step"],
+            "config": config.to_dict(),
+            "entropy_tables_fitted_on": len(fit_files),
+        },
+        "codebook_codes_used_per_stage": used.sum((1, 2)).tolist(),
+    }
+    return save_weights(out_dir, model, freqs, card)
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description="Export a checkpoint to a weights folder.")
+    p.add_argument("run_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--max-images", type=int, default=None)
+    a = p.parse_args(argv)
+    card = export(Path(a.run_dir), Path(a.out_dir), a.max_images)
+    print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
+
+
+if __name__ == "__main__":
+    main()

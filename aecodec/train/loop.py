@@ -1,0 +1,152 @@
+"""The training loop: resumable, logs validation numbers on held-out training photos.
+
+Loss: lambda(q) * 255^2 * MSE + bpp, with q (the number of RVQ stages) drawn per
+batch (quantizer dropout), so every prefix of stages decodes well.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model.vqvae import VQVAE
+from .config import TrainConfig
+from .data import CropSampler, list_images, split, validation_crops
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a.clamp(0, 1) * 255).round() - b * 255).pow(2).mean((1, 2, 3))
+    return float((10 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10))).mean())
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: Path, init_state: dict | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.model = VQVAE(config.model)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.step = 0
+        self.codebooks_ready = False
+        files = list_images(config.data_dirs)
+        train_files, self.val_files = split(files, config.val_every_nth)
+        self.sampler = CropSampler(train_files, config.crop, config.seed)
+        self.val = validation_crops(self.val_files)
+        ckpt = self.run_dir / "checkpoint.pt"
+        if ckpt.exists():
+            self._resume(torch.load(ckpt, weights_only=False))
+        elif init_state is not None:
+            self.model.load_state_dict(init_state)
+            self.codebooks_ready = True
+
+    def _resume(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.codebooks_ready = state["codebooks_ready"]
+        self.sampler.rng = np.random.default_rng(state["seed_offset"] + self.step)
+        torch.manual_seed(state["seed_offset"] + self.step)
+        print(f"resumed from step {self.step}", flush=True)
+
+    def checkpoint(self) -> None:
+        atomic_save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                     "step": self.step, "codebooks_ready": self.codebooks_ready,
+                     "seed_offset": self.config.seed, "config": self.config.to_dict()},
+                    self.run_dir / "checkpoint.pt")
+
+    def lr_at(self, step: int) -> float:
+        c = self.config
+        start = c.steps - c.decay_steps
+        if step < start:
+            return c.lr
+        t = min(1.0, (step - start) / max(1, c.decay_steps))
+        return c.lr * (c.lr_final_fraction + (1 - c.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def _log(self, record: dict) -> None:
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    @torch.no_grad()
+    def _init_codebooks(self) -> None:
+        self.model.eval()
+        self.model.init_from_data(torch.cat([self.sampler.batch(32) for _ in range(8)]))
+        self.model.train()
+        self.codebooks_ready = True
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.model.eval()
+        x = self.val
+        n_pix = x.shape[2] * x.shape[3]
+        rec = {"step": self.step, "kind": "val"}
+        for q in sorted({1, (self.config.model.stages + 1) // 2, self.config.model.stages}):
+            outs = [self.model(x[i:i + 8], q) for i in range(0, len(x), 8)]
+            x_hat = torch.cat([o["x_hat"] for o in outs])
+            idx = [torch.cat([o["indices"][s] for o in outs]) for s in range(q)]
+            bits = self.model.quantizer.bits_table()
+            hard = 0.0
+            for s in range(q):                         # ideal code length under the prior
+                ctx = (idx[s - 1] != 0).long() if s else torch.zeros_like(idx[s])
+                g = torch.arange(idx[s].shape[1])[None].expand_as(idx[s])
+                hard += float(bits[s][g, ctx, idx[s]].sum())
+            rec[f"q{q}"] = {"psnr": round(psnr(x_hat, x), 3),
+                            "bpp": round(hard / (len(x) * n_pix), 4)}
+        self.model.train()
+        self._log(rec)
+        print(json.dumps(rec), flush=True)
+        return rec
+
+    def train(self, max_steps: int | None = None, max_seconds: float | None = None) -> None:
+        c = self.config
+        end = c.steps if max_steps is None else min(c.steps, self.step + max_steps)
+        t0 = time.time()
+        self.model.train()
+        window = []
+        while self.step < end:
+            if max_seconds is not None and time.time() - t0 > max_seconds:
+                break
+            if not self.codebooks_ready:
+                self._init_codebooks()
+            x = self.sampler.batch(c.batch_size)
+            q = int(torch.randint(1, c.model.stages + 1, ()))
+            lam = c.lambda_for(q)
+            for group in self.opt.param_groups:
+                group["lr"] = self.lr_at(self.step)
+            out = self.model(x, q)
+            mse = (out["x_hat"] - x).pow(2).mean()
+            bpp = out["bits"].mean() / (x.shape[2] * x.shape[3])
+            loss = lam * 255 ** 2 * mse + bpp
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            self.step += 1
+            window.append((loss.item(), mse.item(), bpp.item()))
+            if self.step % 50 == 0:
+                l, m, b = np.mean(window, axis=0)
+                window.clear()
+                rec = {"step": self.step, "kind": "train", "loss": round(l, 4),
+                       "psnr": round(float(10 * np.log10(1 / max(m, 1e-10))), 3), "bpp": round(b, 4),
+                       "sec": round(time.time() - t0, 1)}
+                self._log(rec)
+                print(json.dumps(rec), flush=True)
+            if self.step % c.checkpoint_every == 0:
+                self.checkpoint()
+            if self.step % c.validate_every == 0 and self.codebooks_ready:
+                self.validate()
+        self.checkpoint()

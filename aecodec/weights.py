@@ -1,0 +1,111 @@
+"""Model weights: a safetensors file plus a JSON model card that pins its sha256.
+
+A weights folder holds ``model.json`` (the card) and the safetensors file it names.
+The hash is checked on every load, and the first 8 bytes of it are the model id
+written into every .aec file, so a file is never decoded with weights it was not
+made with.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors, save as save_safetensors
+
+from .model.vqvae import ModelConfig, VQVAE
+
+CARD_NAME = "model.json"
+TABLES_KEY = "entropy.freqs"
+TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum")
+
+
+class WeightsError(RuntimeError):
+    """Weights that are missing, truncated, tampered with or inconsistent."""
+
+
+def default_weights_dir() -> Path:
+    """The shipped default weights: installed as package data, or the repo's weights/."""
+    try:
+        from importlib.resources import files
+        installed = Path(str(files("aecodec") / "default_weights"))
+        if (installed / CARD_NAME).is_file():
+            return installed
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass
+class LoadedWeights:
+    config: ModelConfig
+    state_dict: dict
+    freqs: np.ndarray
+    card: dict
+    model_id: bytes
+
+    def build_model(self) -> VQVAE:
+        model = VQVAE(self.config)
+        missing, unexpected = model.load_state_dict(self.state_dict, strict=False)
+        missing = [k for k in missing if k not in TRAINING_ONLY]
+        if missing or unexpected:
+            raise WeightsError(f"weights do not fit the model: missing {missing}, unexpected {unexpected}")
+        return model.eval()
+
+
+def load_weights(path: str | Path | None = None) -> LoadedWeights:
+    folder = Path(path) if path is not None else default_weights_dir()
+    if folder.is_file():
+        folder = folder.parent
+    card_path = folder / CARD_NAME
+    if not card_path.is_file():
+        raise WeightsError(f"no model card {CARD_NAME} in {folder}")
+    try:
+        card = json.loads(card_path.read_text())
+        blob_path = folder / card["file"]
+        want = card["sha256"]
+        config = ModelConfig.from_dict(card["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"unreadable model card {card_path}: {exc}") from None
+    if not blob_path.is_file():
+        raise WeightsError(f"weights file {blob_path} is missing")
+    blob = blob_path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != want:
+        raise WeightsError(f"weights file {blob_path} has sha256 {digest[:16]}..., "
+                           f"model card expects {want[:16]}...: truncated or tampered with")
+    try:
+        tensors = load_safetensors(blob)
+    except (SafetensorError, ValueError) as exc:
+        raise WeightsError(f"weights file {blob_path} is not valid safetensors: {exc}") from None
+    if TABLES_KEY not in tensors:
+        raise WeightsError(f"weights file {blob_path} holds no entropy tables")
+    freqs = tensors.pop(TABLES_KEY).numpy().astype(np.int32)
+    from .entropy import TableError, validate_tables
+    try:
+        validate_tables(freqs, config.stages, config.groups, config.codes)
+    except TableError as exc:
+        raise WeightsError(str(exc)) from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]))
+
+
+def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,
+                 name: str = "aecodec-default.safetensors") -> dict:
+    """Write the safetensors file (half precision, training-only buffers dropped) and card."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous()
+               for k, v in model.state_dict().items() if k not in TRAINING_ONLY}
+    tensors[TABLES_KEY] = torch.from_numpy(freqs.astype(np.uint16))   # entries < 2**16
+    blob = save_safetensors(tensors, metadata={"format": "aecodec"})
+    (folder / name).write_bytes(blob)
+    digest = hashlib.sha256(blob).hexdigest()
+    card = {**card, "file": name, "sha256": digest, "model_id": digest[:16],
+            "config": model.config.to_dict()}
+    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    return card

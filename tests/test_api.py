@@ -1,0 +1,134 @@
+"""The public API: any size, modes, qualities, model checks, truncation."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import aecodec
+from conftest import psnr
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 37), (29, 1), (17, 31), (16, 16), (61, 97)])
+def test_any_size_round_trips(codec, h, w):
+    rng = np.random.default_rng(h * 1000 + w)
+    a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out = codec.decode(codec.encode(a, 2))
+    assert out.size == (w, h) and out.mode == "RGB"
+
+
+def test_same_bytes_every_time(codec, photo_crop):
+    assert codec.encode(photo_crop, 4) == codec.encode(photo_crop, 4)
+
+
+def test_qualities_rise_in_size_and_psnr(codec, photo_crop):
+    sizes, scores = [], []
+    for q in aecodec.QUALITIES:
+        data = codec.encode(photo_crop, q)
+        sizes.append(len(data))
+        scores.append(psnr(photo_crop, codec.decode(data)))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert scores[-1] > scores[0] + 3
+
+
+def test_qualities_constant():
+    assert list(aecodec.QUALITIES) == sorted(aecodec.QUALITIES)
+    assert aecodec.DEFAULT_QUALITY in aecodec.QUALITIES
+
+
+@pytest.mark.parametrize("quality", [0, 99, 2.5, "6", True])
+def test_bad_quality(codec, photo_crop, quality):
+    with pytest.raises(ValueError, match="quality"):
+        codec.encode(photo_crop, quality)
+
+
+def test_grayscale_stays_grayscale(codec, photo_crop):
+    gray = np.asarray(Image.fromarray(photo_crop).convert("L"))
+    out = codec.decode(codec.encode(gray, 5))
+    assert out.mode == "L" and out.size == (96, 64)
+    assert psnr(gray, out) > 20
+
+
+def test_alpha_is_kept_exactly(codec, photo_crop):
+    alpha = np.tile(np.arange(96, dtype=np.uint8) * 2, (64, 1))
+    rgba = np.dstack([photo_crop, alpha])
+    out = codec.decode(codec.encode(rgba, 3))
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[:, :, 3], alpha)
+    la = codec.decode(codec.encode(Image.fromarray(rgba).convert("LA"), 3))
+    assert la.mode == "LA"
+
+
+def test_palette_16bit_cmyk_and_exif(codec, photo_crop):
+    im = Image.fromarray(photo_crop)
+    assert codec.decode(codec.encode(im.convert("P"), 2)).mode == "RGB"
+    assert codec.decode(codec.encode(im.convert("CMYK"), 2)).mode == "RGB"
+    deep = photo_crop.astype(np.uint16) * 257
+    assert psnr(photo_crop, codec.decode(codec.encode(deep, 5))) > 20
+    i16 = Image.fromarray((photo_crop[:, :, 0].astype(np.uint16) * 257))
+    assert codec.decode(codec.encode(i16, 2)).mode == "L"
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6                       # rotate 90 degrees on display
+    im.save(buf, format="JPEG", exif=exif)
+    rotated = codec.decode(codec.encode(Image.open(buf), 2))
+    assert rotated.size == (64, 96)
+
+
+def test_path_input_and_array_output(tmp_path, photo_crop):
+    path = tmp_path / "in.png"
+    Image.fromarray(photo_crop).save(path)
+    before = path.read_bytes()
+    arr = aecodec.decode(aecodec.encode(path, 3), as_array=True)
+    assert arr.shape == (64, 96, 3) and arr.dtype == np.uint8
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("bad", [None, 3, "/no/such/file.png", np.zeros((0, 5, 3), np.uint8),
+                                 np.zeros((4, 4, 7), np.uint8)])
+def test_bad_images(codec, bad):
+    with pytest.raises(ValueError):
+        codec.encode(bad, 2)
+
+
+def test_other_model_is_refused(codec, photo_crop):
+    data = bytearray(codec.encode(photo_crop, 1))
+    from aecodec.format import parse, AecFile
+    f = parse(bytes(data))
+    other = AecFile(f.mode, b"\x01" * 8, f.width, f.height, f.stages).to_bytes()
+    with pytest.raises(aecodec.FormatError, match="0101010101010101"):
+        codec.decode(other)
+
+
+def test_truncate_keeps_whole_stages(codec, photo_crop):
+    full = codec.encode(photo_crop, 8)
+    cut = aecodec.truncate(full, len(full) // 2)
+    assert len(cut) <= len(full) // 2
+    from aecodec.format import parse
+    assert 1 <= parse(cut).quality < 8
+    assert psnr(photo_crop, codec.decode(cut)) < psnr(photo_crop, codec.decode(full))
+    with pytest.raises(ValueError):
+        aecodec.truncate(full, 10)
+
+
+def test_cuda_without_gpu_is_a_clear_error():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        aecodec.Codec(device="cuda")
+
+
+def test_pillow_plugin(tmp_path, photo_crop):
+    aecodec.register_pillow()
+    path = tmp_path / "x.aec"
+    Image.fromarray(photo_crop).save(path, quality=4)
+    im = Image.open(path)
+    assert im.format == "AEC" and im.size == (96, 64) and im.info["quality"] == 4
+    assert psnr(photo_crop, np.asarray(im.convert("RGB"))) > 20
+    buf = io.BytesIO()
+    Image.fromarray(photo_crop).save(buf, format="AEC")
+    assert buf.getvalue()[:4] == b"\x89AEC"
+    png = io.BytesIO()
+    Image.fromarray(photo_crop).save(png, format="PNG")
+    assert Image.open(io.BytesIO(png.getvalue())).format == "PNG"

@@ -1,0 +1,88 @@
+"""The command line, run in-process with click's CliRunner."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from aecodec.cli import main
+
+
+@pytest.fixture
+def photo_png(tmp_path, photo_crop):
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo_crop).save(path)
+    return path
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def test_compress_decompress_info(photo_png):
+    r = run("compress", photo_png, "-q", "3")
+    assert r.exit_code == 0, r.output
+    aec = photo_png.with_suffix(".aec")
+    assert aec.is_file()
+    r = run("info", aec)
+    assert r.exit_code == 0 and "96x64" in r.output and "quality:        3" in r.output
+    photo_png.unlink()
+    r = run("decompress", aec)
+    assert r.exit_code == 0, r.output
+    assert Image.open(photo_png).size == (96, 64)
+
+
+def test_never_overwrites_without_force(photo_png):
+    aec = photo_png.with_suffix(".aec")
+    aec.write_bytes(b"precious")
+    r = run("compress", photo_png)
+    assert r.exit_code == 1 and "--force" in r.output
+    assert aec.read_bytes() == b"precious"
+    assert run("compress", photo_png, "--force").exit_code == 0
+    assert aec.read_bytes()[:4] == b"\x89AEC"
+
+
+def test_bad_input_is_one_line_no_traceback_no_output(tmp_path):
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(b"\x89AEC" + b"\0" * 40)
+    r = run("decompress", bad)
+    assert r.exit_code == 1
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output and r.output.startswith("aecodec: error:")
+    assert not (tmp_path / "bad.png").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.aec"]
+
+
+def test_batch_reports_failures_and_carries_on(tmp_path, photo_png):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run("compress", junk, photo_png, "-o", out)
+    assert r.exit_code == 1
+    assert "junk.png" in r.output and "1 of 2 files failed" in r.output
+    assert (out / "photo.aec").is_file() and not (out / "junk.aec").exists()
+
+
+def test_pipes(photo_png):
+    r = CliRunner().invoke(main, ["compress", "-", "-o", "-", "-q", "2"], input=photo_png.read_bytes())
+    assert r.exit_code == 0
+    data = r.stdout_bytes
+    assert data[:4] == b"\x89AEC"
+    r = CliRunner().invoke(main, ["decompress", "-", "-o", "-"], input=data)
+    assert r.exit_code == 0 and r.stdout_bytes[:4] == b"\x89PNG"
+
+
+def test_truncate_command(tmp_path, photo_png):
+    run("compress", photo_png, "-q", "8")
+    aec = photo_png.with_suffix(".aec")
+    small = tmp_path / "small.aec"
+    budget = aec.stat().st_size // 2
+    r = run("truncate", aec, "--max-bytes", budget, "-o", small)
+    assert r.exit_code == 0, r.output
+    assert small.stat().st_size <= budget
+
+
+def test_missing_file_and_bad_quality(tmp_path):
+    r = run("compress", tmp_path / "nope.png")
+    assert r.exit_code == 1 and "no such image file" in r.output
+    r = run("compress", tmp_path / "nope.png", "-q", "42")
+    assert r.exit_code == 2

@@ -1,0 +1,105 @@
+"""The .aec container: exact bytes, round trips, and rejection of everything else."""
+import struct
+import zlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from aecodec.format import AecFile, FormatError, HEADER_SIZE, MAGIC, parse
+
+SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd\xee\xff\x00\x11"))
+
+
+def test_golden_bytes():
+    data = SAMPLE.to_bytes()
+    assert data.hex() == (
+        "89414543" "01" "01" "0001020304050607" "00000003" "00000002" "02" "00000000"
+        "00000004" "00000008" "01020304" "aabbccddeeff0011" + f"{zlib.crc32(data[:-4]):08x}")
+    assert len(data) == HEADER_SIZE + 8 + 12 + 4
+
+
+def test_round_trip_and_prefix():
+    assert parse(SAMPLE.to_bytes()) == SAMPLE
+    one = parse(SAMPLE.to_bytes()).with_stages(1)
+    assert parse(one.to_bytes()).stages == (b"\x01\x02\x03\x04",)
+
+
+def test_alpha_round_trip():
+    f = AecFile("RGBA", b"\0" * 8, 5, 7, (b"abcd",), zlib.compress(b"\xff" * 35))
+    assert parse(f.to_bytes()) == f
+
+
+@pytest.mark.parametrize("cut", range(0, len(SAMPLE.to_bytes())))
+def test_every_truncation_is_refused(cut):
+    with pytest.raises(FormatError):
+        parse(SAMPLE.to_bytes()[:cut])
+
+
+def test_every_single_bit_flip_is_refused():
+    data = SAMPLE.to_bytes()
+    for i in range(len(data) * 8):
+        flipped = bytearray(data)
+        flipped[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(FormatError):
+            parse(bytes(flipped))
+
+
+def _with_header(**fields):
+    """SAMPLE's bytes with header fields replaced and the CRC made valid again."""
+    data = bytearray(SAMPLE.to_bytes()[:-4])
+    offsets = {"version": (4, ">B"), "mode": (5, ">B"), "width": (14, ">I"), "height": (18, ">I"),
+               "stages": (22, ">B"), "alpha_len": (23, ">I")}
+    for name, value in fields.items():
+        off, fmt = offsets[name]
+        struct.pack_into(fmt, data, off, value)
+    return bytes(data) + struct.pack(">I", zlib.crc32(bytes(data)))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"version": 2}, "version 2"),
+    ({"mode": 9}, "colour mode"),
+    ({"width": 0}, "outside"),
+    ({"height": 0xFFFFFFFF}, "outside"),
+    ({"stages": 0}, "no stages"),
+    ({"stages": 255}, "stage table"),
+    ({"alpha_len": 0xFFFFFFFF}, "declared"),
+])
+def test_bad_header_fields(fields, message):
+    with pytest.raises(FormatError, match=message):
+        parse(_with_header(**fields))
+
+
+def test_pixel_limit_checked_before_anything_else():
+    big = AecFile("RGB", b"\0" * 8, 60000, 60000, (b"abcd",)).to_bytes()
+    with pytest.raises(FormatError, match="exceeds the limit"):
+        parse(big, max_pixels=89_478_485)
+
+
+def test_other_formats_and_garbage():
+    for data in (b"", b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"GIF89a", b"\xff\xd8\xff\xe0", b"x" * 100, MAGIC):
+        with pytest.raises(FormatError):
+            parse(data)
+
+
+def test_format_error_is_a_value_error():
+    assert issubclass(FormatError, ValueError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzz_arbitrary_bytes(data):
+    try:
+        parse(data)
+    except FormatError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(SAMPLE.to_bytes()) - 1), st.binary(min_size=1, max_size=8))
+def test_fuzz_overwrite_inside_valid_file(pos, junk):
+    data = bytearray(SAMPLE.to_bytes())
+    data[pos:pos + len(junk)] = junk
+    try:
+        parse(bytes(data))
+    except FormatError:
+        pass

@@ -1,0 +1,48 @@
+"""Weights: sha256 pinned by the model card, clear errors otherwise."""
+import json
+import shutil
+
+import pytest
+
+from aecodec.weights import WeightsError, default_weights_dir, load_weights
+
+
+@pytest.fixture
+def weights_copy(tmp_path):
+    dst = tmp_path / "w"
+    shutil.copytree(default_weights_dir(), dst)
+    return dst
+
+
+def _blob(folder):
+    return folder / json.loads((folder / "model.json").read_text())["file"]
+
+
+def test_shipped_weights_load_and_match_card():
+    w = load_weights()
+    card = json.loads((default_weights_dir() / "model.json").read_text())
+    assert w.model_id.hex() == card["model_id"] == card["sha256"][:16]
+
+
+def test_tampered_weights(weights_copy):
+    blob = _blob(weights_copy)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="tampered"):
+        load_weights(weights_copy)
+
+
+def test_truncated_weights(weights_copy):
+    blob = _blob(weights_copy)
+    blob.write_bytes(blob.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="sha256"):
+        load_weights(weights_copy)
+
+
+def test_missing_weights(weights_copy, tmp_path):
+    _blob(weights_copy).unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        load_weights(weights_copy)
+    with pytest.raises(WeightsError, match="no model card"):
+        load_weights(tmp_path / "empty")
