@@ -13,6 +13,7 @@ from . import DEFAULT_QUALITY, QUALITIES
 from .format import FormatError
 from .imageio import InputError
 from .train.cli import main as train_command
+from .bench.cli import main as bench_command
 from .weights import WeightsError
 
 EXPECTED_ERRORS = (FormatError, InputError, WeightsError, ValueError, OSError, RuntimeError)
@@ -201,6 +202,7 @@ def truncate(file, max_bytes, output, force):
 
 
 main.add_command(train_command, "train")
+main.add_command(bench_command, "bench")
 
 if __name__ == "__main__":
     main()

@@ -49,9 +49,13 @@ class ResidualProductVQ(nn.Module):
         return v.view(b, h, w, self.groups, self.dim).permute(0, 3, 4, 1, 2).reshape(b, c, h, w)
 
     def bits_table(self) -> torch.Tensor:
-        """-log2 p(index | stage, group, previous-stage-nonzero): [S, G, 2, K]."""
+        """-log2 p(index | stage, group, previous-stage-nonzero): [S, G, 2, K].
+
+        A 20% uniform mixture bounds every code's cost (log2 K + 2.3 bits), so codes
+        that fell out of use can still be picked when they pay for themselves.
+        """
         p = self.prior_counts / self.prior_counts.sum(-1, keepdim=True)
-        return -torch.log2(p)
+        return -torch.log2(0.8 * p + 0.2 / self.codes)
 
     @staticmethod
     def _costs(r: torch.Tensor, cb: torch.Tensor, ctx: torch.Tensor, stage_bits: torch.Tensor):
@@ -104,7 +108,7 @@ class ResidualProductVQ(nn.Module):
         cb = self.ema_sum[s] / self.ema_count[s].clamp_min(1e-6)[..., None]
         # Restart dead codes from random batch residuals so the codebook stays useful;
         # give them a modest prior so the rate term lets them be tried again.
-        dead = self.ema_count[s] < 1e-3
+        dead = self.ema_count[s] < 1e-2
         dead[:, 0] = False
         if dead.any():
             pick = torch.randint(0, r.shape[0], (int(dead.sum()),), device=r.device)

@@ -1,0 +1,39 @@
+"""``aecodec bench``: rate-distortion against JPEG, WebP, AVIF and JPEG XL."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+SHARED = Path("../shared")
+
+
+@click.command("bench")
+@click.option("--images", type=click.Path(file_okay=False), default=str(SHARED / "data" / "kodak"),
+              show_default=True, help="Folder of test images.")
+@click.option("--codecs", default="aecodec,jpeg,webp,avif,jpegxl", show_default=True,
+              help="Comma-separated codecs to run.")
+@click.option("--out", type=click.Path(file_okay=False), default="benchmarks/results/kodak",
+              show_default=True, help="Output folder.")
+@click.option("--anchors", type=click.Path(file_okay=False),
+              default=str(SHARED / "anchors" / "compressai-kodak"), show_default=True,
+              help="Published CompressAI curves to overlay (skipped when absent).")
+@click.option("--limit", type=int, default=None, help="Use only the first N images.")
+def main(images, codecs, out, anchors, limit):
+    """Measure every codec on a folder of images and write JSON, CSV, plots and a BD table."""
+    from ..cli import Failure
+    from .codecs import default_codecs
+    from .run import run
+    if not Path(images).is_dir():
+        raise Failure(f"image folder not found: {images}")
+    try:
+        chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()])
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    results = run(chosen, Path(images), Path(out), Path(anchors), limit)
+    table = Path(out) / "bdrate.md"
+    if table.exists():
+        click.echo(table.read_text())
+    for name, res in results.items():
+        r = res["results"]
+        click.echo(f"{name}: " + ", ".join(f"{b:.3f} bpp {p:.2f} dB" for b, p in zip(r["bpp"], r["psnr-rgb"])))
