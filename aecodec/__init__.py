@@ -43,9 +43,14 @@ def __getattr__(name):
     raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
 
 
-def encode(image, quality: int = DEFAULT_QUALITY) -> bytes:
-    """Compress a PIL image, a uint8/uint16 numpy array or an image path to .aec bytes."""
-    return _codec().encode(image, quality)
+def encode(image, quality: int = DEFAULT_QUALITY, *, max_bytes: int | None = None,
+           bpp: float | None = None) -> bytes:
+    """Compress a PIL image, a uint8/uint16 numpy array or an image path to .aec bytes.
+
+    With ``max_bytes`` (or ``bpp``) the result is the best file that fits the budget,
+    taken from the progressive stream at up to ``quality`` stages (no re-encoding).
+    """
+    return _codec().encode(image, quality, max_bytes=max_bytes, bpp=bpp)
 
 
 def decode(data: bytes, as_array: bool = False):
@@ -57,16 +62,8 @@ def decode(data: bytes, as_array: bool = False):
 
 def truncate(data: bytes, max_bytes: int) -> bytes:
     """Keep the whole stages that fit in ``max_bytes``: a valid, coarser file."""
-    from .format import parse
-    f = parse(data)
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
-    for n in range(f.quality, 0, -1):
-        out = f.with_stages(n).to_bytes()
-        if len(out) <= max_bytes:
-            return out
-    smallest = len(f.with_stages(1).to_bytes())
-    raise ValueError(f"cannot fit the file in {max_bytes} bytes: one stage alone takes {smallest}")
+    from .format import fit, parse
+    return fit(parse(data), max_bytes).to_bytes()
 
 
 def register_pillow() -> None:

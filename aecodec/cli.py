@@ -81,6 +81,21 @@ def _outputs(inputs: list[str], output: str | None, suffix: str) -> list[str]:
     return [str(Path(i).with_suffix(suffix)) for i in inputs]
 
 
+def _parse_size(text: str) -> int:
+    """'50000', '50KB', '50kB', '1.5MB', '20KiB' -> bytes (KB = 1000, KiB = 1024)."""
+    units = {"": 1, "B": 1, "KB": 1000, "MB": 1000 ** 2, "KIB": 1024, "MIB": 1024 ** 2}
+    t = text.strip().upper()
+    num = t.rstrip("KMIB")
+    unit = t[len(num):]
+    try:
+        value = float(num) * units[unit]
+    except (ValueError, KeyError):
+        raise Failure(f"cannot read size {text!r} (use e.g. 50000, 50KB or 1.5MB)") from None
+    if value < 1:
+        raise Failure(f"size budget must be at least 1 byte, not {text!r}")
+    return int(value)
+
+
 def _run_batch(inputs: list[str], outputs: list[str], work, desc: str) -> None:
     """Run ``work(inp, out)`` for each file; report failures, carry on, exit 1 if any."""
     from tqdm import tqdm
@@ -116,13 +131,21 @@ def main():
 @main.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("-o", "--output", default=None, help="Output file, folder, or - for stdout.")
-@click.option("-q", "--quality", type=click.IntRange(min(QUALITIES), max(QUALITIES)),
-              default=DEFAULT_QUALITY, show_default=True, help="Number of RVQ stages kept.")
+@click.option("-q", "--quality", type=click.IntRange(min(QUALITIES), max(QUALITIES)), default=None,
+              help=f"Number of RVQ stages kept [default: {DEFAULT_QUALITY}; with a budget, "
+                   f"the most that fit, up to {max(QUALITIES)}].")
+@click.option("--max-bytes", type=str, default=None,
+              help="Size budget per file (e.g. 50000, 50KB, 1.5MB): the best file that fits.")
+@click.option("--bpp", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Budget in bits per pixel, likewise.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--weights", default=None, help="A weights folder (default: the shipped model).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-def compress(images, output, quality, device, weights, force):
+def compress(images, output, quality, max_bytes, bpp, device, weights, force):
     """Compress IMAGES to .aec files (next to each input unless -o is given)."""
+    budget = _parse_size(max_bytes) if max_bytes is not None else None
+    if budget is not None and bpp is not None:
+        raise Failure("give --max-bytes or --bpp, not both")
     codec = _codec(weights, device)
     inputs = list(images)
 
@@ -132,7 +155,7 @@ def compress(images, output, quality, device, weights, force):
             import io
             from PIL import Image
             source = Image.open(io.BytesIO(_read("-")))
-        _write(out, codec.encode(source, quality), force)
+        _write(out, codec.encode(source, quality, max_bytes=budget, bpp=bpp), force)
 
     _run_batch(inputs, _outputs(inputs, output, ".aec"), work, "compressing")
 

@@ -52,9 +52,14 @@ class Codec:
         return self.weights.model_id.hex()
 
     # -- encode ----------------------------------------------------------------------
-    def encode(self, image, quality: int | None = None) -> bytes:
+    def encode(self, image, quality: int | None = None, *, max_bytes: int | None = None,
+               bpp: float | None = None) -> bytes:
+        """Encode to .aec bytes; with a budget (max_bytes or bpp), the longest prefix of
+        stages (up to ``quality``, default all) that fits."""
         from . import DEFAULT_QUALITY
-        quality = DEFAULT_QUALITY if quality is None else quality
+        budgeted = max_bytes is not None or bpp is not None
+        if quality is None:
+            quality = max(self.qualities) if budgeted else DEFAULT_QUALITY
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
                 or quality not in self.qualities:
             raise ValueError(f"quality must be one of {list(self.qualities)}, not {quality!r}")
@@ -64,7 +69,20 @@ class Codec:
         indices = self._indices(px.rgb, int(quality))
         stages = tuple(encode_stage(self.freqs, indices, s) for s in range(int(quality)))
         alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
-        return AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha).to_bytes()
+        f = AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha)
+        if budgeted:
+            f = aec_format.fit(f, self._budget(max_bytes, bpp, px.width * px.height))
+        return f.to_bytes()
+
+    @staticmethod
+    def _budget(max_bytes, bpp, pixels: int) -> int:
+        if max_bytes is not None and bpp is not None:
+            raise ValueError("give max_bytes or bpp, not both")
+        if bpp is not None:
+            if isinstance(bpp, bool) or not isinstance(bpp, (int, float)) or not bpp > 0:
+                raise ValueError(f"bpp must be a positive number, not {bpp!r}")
+            return max(1, int(bpp * pixels / 8))
+        return max_bytes
 
     def _indices(self, rgb: np.ndarray, quality: int) -> np.ndarray:
         stride = self.model.stride

@@ -78,6 +78,24 @@ class AecFile:
         return AecFile(self.mode, self.model_id, self.width, self.height, self.stages[:n], self.alpha)
 
 
+def fit(f: AecFile, max_bytes: int) -> AecFile:
+    """The longest prefix of stages whose file fits in ``max_bytes``."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+    fixed = HEADER_SIZE + len(f.alpha) + 4
+    total = fixed
+    keep = 0
+    for payload in f.stages:
+        total += 4 + len(payload)
+        if total > max_bytes:
+            break
+        keep += 1
+    if keep == 0:
+        raise ValueError(f"cannot fit the image in {max_bytes} bytes: "
+                         f"the first stage alone makes a {fixed + 4 + len(f.stages[0])}-byte file")
+    return f.with_stages(keep)
+
+
 def looks_like_aec(data: bytes) -> bool:
     return data[:4] == MAGIC
 

@@ -132,3 +132,18 @@ def test_pillow_plugin(tmp_path, photo_crop):
     png = io.BytesIO()
     Image.fromarray(photo_crop).save(png, format="PNG")
     assert Image.open(io.BytesIO(png.getvalue())).format == "PNG"
+
+
+def test_size_budgets_use_the_progressive_stream(codec, photo_crop):
+    full = codec.encode(photo_crop, 8)
+    for budget in (len(full) // 3, len(full) // 2, len(full)):
+        data = codec.encode(photo_crop, max_bytes=budget)
+        assert len(data) <= budget
+        assert data == aecodec.truncate(full, budget)       # same bytes: no re-encoding
+    pixels = 96 * 64
+    data = codec.encode(photo_crop, bpp=2.0)
+    assert len(data) * 8 / pixels <= 2.0
+    with pytest.raises(ValueError, match="first stage alone"):
+        codec.encode(photo_crop, max_bytes=20)
+    with pytest.raises(ValueError):
+        codec.encode(photo_crop, max_bytes=100, bpp=1.0)

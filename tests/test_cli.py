@@ -86,3 +86,14 @@ def test_missing_file_and_bad_quality(tmp_path):
     assert r.exit_code == 1 and "no such image file" in r.output
     r = run("compress", tmp_path / "nope.png", "-q", "42")
     assert r.exit_code == 2
+
+
+def test_max_bytes_and_bpp(photo_png, tmp_path):
+    out = tmp_path / "b.aec"
+    r = run("compress", photo_png, "--max-bytes", "0.5KB", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size <= 500
+    r = run("compress", photo_png, "--bpp", "1.5", "-o", out, "--force")
+    assert r.exit_code == 0 and out.stat().st_size * 8 / (96 * 64) <= 1.5
+    r = run("compress", photo_png, "--max-bytes", "lots", "-o", out, "--force")
+    assert r.exit_code == 1 and "cannot read size" in r.output

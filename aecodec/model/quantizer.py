@@ -69,32 +69,36 @@ class ResidualProductVQ(nn.Module):
     def forward(self, y: torch.Tensor, n_stages: int):
         """Quantize with ``n_stages`` stages. Returns (y_hat with straight-through
         gradient, soft bits per image [B], per-stage hard indices [n, N, G])."""
-        shape = y.shape
         v = self._to_vectors(y)
+        recon, soft_bits, all_idx = self._quantize_vectors(v, n_stages)
+        v_hat = v + (recon - v).detach()
+        return self._to_latent(v_hat, y.shape), soft_bits.view(y.shape[0], -1).sum(1), all_idx
+
+    def _quantize_vectors(self, v: torch.Tensor, n_stages: int):
+        """ECVQ of vectors [N, G, d], stage by stage: (reconstruction, soft bits [N], indices)."""
         residual = v
         recon = torch.zeros_like(v)
         bits = self.bits_table()
         codebooks = self.codebooks.clone()   # EMA updates below must not touch the graph
-        ctx = torch.zeros(v.shape[:2], dtype=torch.long, device=y.device)
-        soft_bits = torch.zeros(v.shape[0], device=y.device)
+        ctx = torch.zeros(v.shape[:2], dtype=torch.long, device=v.device)
+        soft_bits = torch.zeros(v.shape[0], device=v.device)
+        group_index = torch.arange(self.groups, device=v.device)[None]
         all_idx = []
         for s in range(n_stages):
             dist, b = self._costs(residual, codebooks[s], ctx, bits[s])
             cost_bits = dist / self.bit_cost[s] + b              # everything in bits
             idx = cost_bits.argmin(-1)                           # [N, G]
-            p = torch.softmax(-cost_bits * LN2, dim=-1)
-            soft_bits = soft_bits + (p * b).sum((-1, -2))
-            q = torch.gather(codebooks[s][None].expand(v.shape[0], -1, -1, -1), 2,
-                             idx[:, :, None, None].expand(-1, -1, 1, self.dim)).squeeze(2)
+            if torch.is_grad_enabled():                          # soft rate: training only
+                p = torch.softmax(-cost_bits * LN2, dim=-1)
+                soft_bits = soft_bits + (p * b).sum(-1).sum(-1)
+            q = codebooks[s][group_index, idx]                   # [N, G, d]
             if self.training:
                 self._ema_update(s, residual.detach(), idx, ctx)
             recon = recon + q
             residual = residual - q
             all_idx.append(idx)
             ctx = (idx != 0).long()
-        v_hat = v + (recon - v).detach()
-        b = shape[0]
-        return self._to_latent(v_hat, shape), soft_bits.view(b, -1).sum(1), all_idx
+        return recon, soft_bits, all_idx
 
     @torch.no_grad()
     def _ema_update(self, s: int, r: torch.Tensor, idx: torch.Tensor, ctx: torch.Tensor):
@@ -154,11 +158,18 @@ class ResidualProductVQ(nn.Module):
 
     # -- coding ---------------------------------------------------------------------
     @torch.no_grad()
-    def quantize(self, y: torch.Tensor, n_stages: int) -> torch.Tensor:
-        """Hard ECVQ indices [n_stages, B, G, H, W] (int64)."""
+    def quantize(self, y: torch.Tensor, n_stages: int, chunk: int = 16384) -> torch.Tensor:
+        """Hard ECVQ indices [n_stages, B, G, H, W] (int64).
+
+        Positions are independent, so they go through in chunks: memory stays bounded
+        for large images and the result is the same as in one piece.
+        """
         b, _, h, w = y.shape
-        _, _, idx = self.forward(y, n_stages)
-        return torch.stack([i.view(b, h, w, self.groups).permute(0, 3, 1, 2) for i in idx])
+        v = self._to_vectors(y)
+        parts = [torch.stack(self._quantize_vectors(v[i:i + chunk], n_stages)[2])
+                 for i in range(0, v.shape[0], chunk)]
+        idx = torch.cat(parts, dim=1)                                        # [n, N, G]
+        return idx.view(n_stages, b, h, w, self.groups).permute(0, 1, 4, 2, 3)
 
     @torch.no_grad()
     def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
