@@ -16,6 +16,7 @@ from . import format as aec_format
 from .entropy import PayloadError, decode_stage, encode_stage
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
+from .model.tiling import decode_tiled, encode_tiled
 from .weights import LoadedWeights, load_weights
 
 DEFAULT_MAX_PIXELS = 180_000_000    # like Pillow's MAX_IMAGE_PIXELS, twice over
@@ -35,12 +36,15 @@ class Codec:
     """A model loaded once for many encode/decode calls."""
 
     def __init__(self, weights: str | None = None, device: str = "auto",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, tile: int = 64):
+        """``max_pixels`` refuses larger images (None: no limit); ``tile`` is the tile
+        side in 16-pixel cells for large images (memory grows with its square)."""
         self.weights: LoadedWeights = load_weights(weights)
         self.device = resolve_device(device)
         self.model = self.weights.build_model().to(self.device)
         self.freqs = self.weights.freqs
         self.max_pixels = max_pixels
+        self.tile = tile
 
     # -- public properties -----------------------------------------------------------
     @property
@@ -90,7 +94,9 @@ class Codec:
         ph, pw = -h % stride, -w % stride
         padded = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
         x = torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
-        return self.model.compress(x, quality)[:, 0].cpu().numpy()
+        with torch.no_grad():
+            y = encode_tiled(self.model.encoder, x, self.tile)
+            return self.model.quantizer.quantize(y, quality)[:, 0].cpu().numpy()
 
     # -- decode ----------------------------------------------------------------------
     def parse(self, data: bytes) -> AecFile:
@@ -115,8 +121,8 @@ class Codec:
             indices.append(prev)
         idx = torch.from_numpy(np.stack(indices)[:, None]).to(self.device)
         with torch.no_grad():
-            x = self.model.decompress(idx)[0, :, :f.height, :f.width]
-        rgb = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            y = self.model.quantizer.dequantize(idx)
+            rgb = decode_tiled(self.model.decoder, y, f.height, f.width, self.tile)
         alpha = None
         if f.has_alpha:
             try:

@@ -147,3 +147,24 @@ def test_size_budgets_use_the_progressive_stream(codec, photo_crop):
         codec.encode(photo_crop, max_bytes=20)
     with pytest.raises(ValueError):
         codec.encode(photo_crop, max_bytes=100, bpp=1.0)
+
+
+def test_tiles_change_nothing(codec, kodak_dir):
+    """Large images go through in tiles; the result must equal the one-piece result."""
+    from aecodec.codec import Codec
+    with Image.open(kodak_dir / "kodim03.png") as im:
+        rgb = np.asarray(im.convert("RGB"))[:200, :330]
+    tiled = Codec(device="cpu", tile=4)
+    data = codec.encode(rgb, 5)
+    assert tiled.encode(rgb, 5) == data
+    assert np.array_equal(tiled.decode_pixels(data).rgb, codec.decode_pixels(data).rgb)
+
+
+def test_pixel_limit(photo_crop):
+    from aecodec.codec import Codec
+    small = Codec(device="cpu", max_pixels=1000)
+    with pytest.raises(ValueError, match="limit"):
+        small.encode(photo_crop, 1)
+    data = aecodec.encode(photo_crop, 1)
+    with pytest.raises(aecodec.FormatError, match="limit"):
+        small.decode(data)
