@@ -157,7 +157,10 @@ def test_tiles_change_nothing(codec, kodak_dir):
     tiled = Codec(device="cpu", tile=4)
     data = codec.encode(rgb, 5)
     assert tiled.encode(rgb, 5) == data
-    assert np.array_equal(tiled.decode_pixels(data).rgb, codec.decode_pixels(data).rgb)
+    # Convolutions on other shapes may round differently in the last float bit: at most
+    # a rare off-by-one pixel value, never a seam.
+    diff = np.abs(tiled.decode_pixels(data).rgb.astype(int) - codec.decode_pixels(data).rgb.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_pixel_limit(photo_crop):
