@@ -122,7 +122,8 @@ class Codec:
         idx = torch.from_numpy(np.stack(indices)[:, None]).to(self.device)
         with torch.no_grad():
             y = self.model.quantizer.dequantize(idx)
-            rgb = decode_tiled(self.model.decoder, y, f.height, f.width, self.tile)
+            level = f.quality - 1
+            rgb = decode_tiled(lambda t: self.model.decoder(t, level), y, f.height, f.width, self.tile)
         alpha = None
         if f.has_alpha:
             try:

@@ -25,19 +25,38 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+    def forward(self, x: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
+        branch = self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+        return x + (branch if gain is None else gain.view(1, -1, 1, 1) * branch)
+
+
+class ConditionedBlocks(nn.ModuleList):
+    """Residual blocks whose branches are scaled by a learned gain per level.
+
+    The decoder knows how many stages a file holds, so it can smooth hard at low
+    quality and stay faithful at high quality instead of compromising between them.
+    With ``levels=0`` the blocks are unconditioned (the encoder's case).
+    """
+
+    def __init__(self, channels: int, hidden: int, blocks: int, levels: int = 0):
+        super().__init__(ResBlock(channels, hidden) for _ in range(blocks))
+        self.gains = nn.Parameter(torch.ones(levels, blocks, channels)) if levels else None
+
+    def forward(self, x: torch.Tensor, level: int | None = None) -> torch.Tensor:
+        for i, block in enumerate(self):
+            x = block(x, None if self.gains is None else self.gains[level, i])
+        return x
 
 
 class PixelFilter(nn.Module):
     """Residual blocks run on a space-to-depth view at 1/4 resolution (cheap at full size)."""
 
-    def __init__(self, blocks: int, hidden: int):
+    def __init__(self, blocks: int, hidden: int, levels: int = 0):
         super().__init__()
-        self.blocks = nn.Sequential(*[ResBlock(48, hidden) for _ in range(blocks)])
+        self.blocks = ConditionedBlocks(48, hidden, blocks, levels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(self.blocks(F.pixel_unshuffle(x, 4)), 4)
+    def forward(self, x: torch.Tensor, level: int | None = None) -> torch.Tensor:
+        return F.pixel_shuffle(self.blocks(F.pixel_unshuffle(x, 4), level), 4)
 
 
 class Encoder(nn.Module):
@@ -49,23 +68,27 @@ class Encoder(nn.Module):
         super().__init__()
         self.prefilter = PixelFilter(1, hidden // 2)
         self.analysis = nn.Conv2d(3, latent_channels, BLOCK, stride=BLOCK)
-        self.blocks = nn.Sequential(ResBlock(latent_channels, hidden), ResBlock(latent_channels, hidden))
+        self.blocks = ConditionedBlocks(latent_channels, hidden, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.analysis(self.prefilter(x)))
 
 
 class Decoder(nn.Module):
-    """Latent grid -> RGB (unclamped; callers clamp when they make pixels)."""
+    """Latent grid -> RGB (unclamped; callers clamp when they make pixels).
 
-    def __init__(self, latent_channels: int, hidden: int):
+    ``level`` is the number of stages decoded minus one (``levels - 1``: unquantized,
+    used in training to keep the transforms invertible at the high-rate end).
+    """
+
+    def __init__(self, latent_channels: int, hidden: int, levels: int):
         super().__init__()
-        self.blocks = nn.Sequential(ResBlock(latent_channels, hidden), ResBlock(latent_channels, hidden))
+        self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
         self.synthesis = nn.ConvTranspose2d(latent_channels, 3, BLOCK, stride=BLOCK)
-        self.postfilter = PixelFilter(2, hidden // 2)
+        self.postfilter = PixelFilter(2, hidden // 2, levels)
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.postfilter(self.synthesis(self.blocks(y)))
+    def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
+        return self.postfilter(self.synthesis(self.blocks(y, level)), level)
 
 
 @torch.no_grad()

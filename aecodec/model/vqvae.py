@@ -45,7 +45,7 @@ class VQVAE(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config.latent_channels, config.hidden)
-        self.decoder = Decoder(config.latent_channels, config.hidden)
+        self.decoder = Decoder(config.latent_channels, config.hidden, config.stages + 1)
         self.quantizer = ResidualProductVQ(config.stages, config.groups, config.group_dim,
                                            config.codes, config.bit_cost, config.bit_cost_decay)
 
@@ -58,12 +58,14 @@ class VQVAE(nn.Module):
             self.quantizer.init_codebooks(self.encoder(images))
 
     def forward(self, x: torch.Tensor, n_stages: int | None):
-        """x in [0, 1]. ``n_stages=None`` skips quantization (autoencoder warm-up)."""
+        """x in [0, 1]. ``n_stages=None`` skips quantization (the unquantized level)."""
         y = self.encoder(x)
         if n_stages is None:
-            return {"x_hat": self.decoder(y), "bits": torch.zeros(x.shape[0], device=x.device), "y": y}
+            return {"x_hat": self.decoder(y, self.config.stages),
+                    "bits": torch.zeros(x.shape[0], device=x.device), "y": y}
         y_hat, bits, indices = self.quantizer(y, n_stages)
-        return {"x_hat": self.decoder(y_hat), "bits": bits, "y": y, "y_hat": y_hat, "indices": indices}
+        return {"x_hat": self.decoder(y_hat, n_stages - 1), "bits": bits, "y": y, "y_hat": y_hat,
+                "indices": indices}
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, n_stages: int) -> torch.Tensor:
@@ -72,4 +74,4 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def decompress(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.quantizer.dequantize(indices))
+        return self.decoder(self.quantizer.dequantize(indices), indices.shape[0] - 1)

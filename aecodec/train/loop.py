@@ -55,8 +55,13 @@ class Trainer:
             self.codebooks_ready = True
 
     def _resume(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
+        if unexpected or any(not k.endswith(".gains") for k in missing):
+            raise ValueError(f"checkpoint does not fit the model: {missing} {unexpected}")
+        if missing:   # an older checkpoint without level gains: they start at 1, Adam starts afresh
+            print(f"new parameters start at their defaults: {missing}", flush=True)
+        else:
+            self.opt.load_state_dict(state["optimizer"])
         self.step = state["step"]
         self.codebooks_ready = state["codebooks_ready"]
         self.sampler.rng = np.random.default_rng(state["seed_offset"] + self.step)
@@ -123,8 +128,13 @@ class Trainer:
             if not self.codebooks_ready:
                 self._init_codebooks()
             x = self.sampler.batch(c.batch_size)
-            q = int(torch.randint(1, c.model.stages + 1, ()))
-            lam = c.lambda_for(q)
+            # Quantizer dropout over 1..S stages, plus an unquantized level (q = None)
+            # that keeps the transforms invertible for the high-rate end.
+            q = int(torch.randint(1, c.model.stages + 2, ()))
+            if q > c.model.stages:
+                q, lam = None, c.lambda_high
+            else:
+                lam = c.lambda_for(q)
             for group in self.opt.param_groups:
                 group["lr"] = self.lr_at(self.step)
             out = self.model(x, q)
