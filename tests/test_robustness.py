@@ -1,0 +1,81 @@
+"""Hostile files, determinism across processes and threads, and no lost data."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+import aecodec
+from aecodec.cli import atomic_output
+
+
+@pytest.fixture(scope="module")
+def small_file():
+    rng = np.random.default_rng(7)
+    return aecodec.encode(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8), 3)
+
+
+def test_every_prefix_of_a_real_file_is_refused(small_file):
+    for cut in range(len(small_file)):
+        with pytest.raises(aecodec.FormatError):
+            aecodec.decode(small_file[:cut])
+
+
+def test_every_bit_flip_of_a_real_file_is_refused(small_file):
+    for i in range(0, len(small_file) * 8, 3):
+        bad = bytearray(small_file)
+        bad[i // 8] ^= 1 << (i % 8)
+        with pytest.raises(aecodec.FormatError):
+            aecodec.decode(bytes(bad))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_fuzz_decode_garbage(data):
+    with pytest.raises(aecodec.FormatError):
+        aecodec.decode(b"\x89AEC" + data)
+
+
+def test_non_bytes_input():
+    with pytest.raises(aecodec.FormatError):
+        aecodec.decode("not bytes")
+
+
+_ENCODE_IN_SUBPROCESS = """
+import sys, hashlib, numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+import aecodec
+rng = np.random.default_rng(3)
+img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+img = (img // 32 * 32).astype(np.uint8)
+data = aecodec.encode(img, 6)
+pixels = np.asarray(aecodec.decode(data))
+print(hashlib.sha256(data).hexdigest(), hashlib.sha256(pixels.tobytes()).hexdigest())
+"""
+
+
+def test_same_bytes_and_pixels_across_processes_and_threads():
+    outs = {subprocess.run([sys.executable, "-c", _ENCODE_IN_SUBPROCESS, str(t)], capture_output=True,
+                           text=True, check=True).stdout.strip() for t in (1, 2)}
+    assert len(outs) == 1
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.aec"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(target, force=True) as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.aec"]
+
+
+def test_animated_image_gives_first_frame(tmp_path):
+    frames = [Image.new("RGB", (20, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    out = np.asarray(aecodec.decode(aecodec.encode(path, 6)).convert("RGB")).astype(int)
+    assert out[:, :, 0].mean() > out[:, :, 2].mean()
