@@ -135,6 +135,34 @@ def plot(results: dict[str, dict], anchors: list[dict], out_dir: Path) -> list[P
     return paths
 
 
+def environment() -> dict:
+    """What the numbers were measured on."""
+    import os
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+    versions = {}
+    for pkg in ("aecodec", "torch", "numpy", "pillow", "constriction", "imagecodecs", "pytorch-msssim"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": sys.version.split()[0],
+            "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "versions": versions, "command": " ".join(sys.argv)}
+
+
 def run(codecs: list[BenchCodec], image_dir: Path, out_dir: Path, anchors_dir: Path | None,
         limit: int | None = None, progress: bool = True) -> dict[str, dict]:
     out_dir = Path(out_dir)
@@ -154,6 +182,7 @@ def run(codecs: list[BenchCodec], image_dir: Path, out_dir: Path, anchors_dir: P
         w.writeheader()
         for r in all_rows:
             w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    (out_dir / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n")
     anchors = load_anchors(anchors_dir)
     if "jpeg" in results:
         (out_dir / "bdrate.md").write_text(bd_table(results, anchors))
