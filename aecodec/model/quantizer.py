@@ -34,6 +34,9 @@ class ResidualProductVQ(nn.Module):
         self.register_buffer("bit_cost", costs)
         self.register_buffer("codebooks", torch.zeros(stages, groups, codes, dim))
         self.register_buffer("prior_counts", torch.ones(stages, groups, 2, codes))
+        # How much a unit of error in each latent channel costs in pixel squared error
+        # (measured through the decoder): makes the codeword search pixel-consistent.
+        self.register_buffer("distortion_weight", torch.ones(groups, dim))
         self.register_buffer("ema_count", torch.ones(stages, groups, codes))
         self.register_buffer("ema_sum", torch.zeros(stages, groups, codes, dim))
 
@@ -57,11 +60,12 @@ class ResidualProductVQ(nn.Module):
         p = self.prior_counts / self.prior_counts.sum(-1, keepdim=True)
         return -torch.log2(0.8 * p + 0.2 / self.codes)
 
-    @staticmethod
-    def _costs(r: torch.Tensor, cb: torch.Tensor, ctx: torch.Tensor, stage_bits: torch.Tensor):
-        """Squared distances [N, G, K] and bit costs [N, G, K] for one stage."""
-        dist = (r * r).sum(-1, keepdim=True) - 2 * torch.einsum("ngd,gkd->ngk", r, cb) \
-            + (cb * cb).sum(-1)[None]
+    def _costs(self, r: torch.Tensor, cb: torch.Tensor, ctx: torch.Tensor, stage_bits: torch.Tensor):
+        """Weighted squared distances [N, G, K] and bit costs [N, G, K] for one stage."""
+        w = self.distortion_weight                               # [G, d]
+        rw = r * w
+        dist = (rw * r).sum(-1, keepdim=True) - 2 * torch.einsum("ngd,gkd->ngk", rw, cb) \
+            + (cb * cb * w[:, None]).sum(-1)[None]
         b = torch.where(ctx[..., None].bool(), stage_bits[:, 1][None], stage_bits[:, 0][None])
         return dist, b
 

@@ -68,6 +68,24 @@ class VQVAE(nn.Module):
                 "indices": indices}
 
     @torch.no_grad()
+    def estimate_distortion_weights(self, x: torch.Tensor, step: float = 0.05) -> torch.Tensor:
+        """Pixel squared error per unit squared latent error, per latent channel, through
+        the decoder at full quality; stored in the quantizer for the codeword search."""
+        y = self.encoder(x)
+        level = self.config.stages - 1
+        base = self.decoder(y, level)
+        positions = y.shape[0] * y.shape[2] * y.shape[3]
+        weights = torch.empty(y.shape[1], device=y.device)
+        for c in range(y.shape[1]):
+            d = torch.zeros_like(y)
+            d[:, c] = step
+            err = (self.decoder(y + d, level) - base).pow(2).sum()
+            weights[c] = err / (step * step * positions)
+        weights = weights.clamp(1e-3, 10.0).view(self.config.groups, self.config.group_dim)
+        self.quantizer.distortion_weight.copy_(weights)
+        return weights
+
+    @torch.no_grad()
     def compress(self, x: torch.Tensor, n_stages: int) -> torch.Tensor:
         """x [B, 3, H, W] in [0, 1], H and W multiples of ``stride`` -> indices [S, B, G, h, w]."""
         return self.quantizer.quantize(self.encoder(x), n_stages)

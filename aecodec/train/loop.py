@@ -43,6 +43,7 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.step = 0
         self.codebooks_ready = False
+        self.weights_ready = False
         files = list_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
         self.sampler = CropSampler(train_files, config.crop, config.seed)
@@ -56,9 +57,10 @@ class Trainer:
 
     def _resume(self, state: dict) -> None:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
-        if unexpected or any(not k.endswith(".gains") for k in missing):
+        if unexpected or any(not k.endswith((".gains", ".distortion_weight")) for k in missing):
             raise ValueError(f"checkpoint does not fit the model: {missing} {unexpected}")
-        if missing:   # an older checkpoint without level gains: they start at 1, Adam starts afresh
+        if any(k.endswith(".gains") for k in missing):
+            # an older checkpoint without level gains: they start at 1, Adam starts afresh
             print(f"new parameters start at their defaults: {missing}", flush=True)
         else:
             self.opt.load_state_dict(state["optimizer"])
@@ -128,6 +130,11 @@ class Trainer:
             if not self.codebooks_ready:
                 self._init_codebooks()
             x = self.sampler.batch(c.batch_size)
+            if self.step % 200 == 0 or not self.weights_ready:
+                self.model.eval()
+                self.model.estimate_distortion_weights(x[:1])
+                self.weights_ready = True
+                self.model.train()
             # Quantizer dropout over 1..S stages, plus an unquantized level (q = None)
             # that keeps the transforms invertible for the high-rate end.
             q = int(torch.randint(1, c.model.stages + 2, ()))
