@@ -44,6 +44,7 @@ class Trainer:
         self.step = 0
         self.codebooks_ready = False
         self.weights_ready = False
+        self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
         files = list_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
         self.sampler = CropSampler(train_files, config.crop, config.seed)
@@ -136,8 +137,9 @@ class Trainer:
                 self.weights_ready = True
                 self.model.train()
             # Quantizer dropout over 1..S stages, plus an unquantized level (q = None)
-            # that keeps the transforms invertible for the high-rate end.
-            q = int(torch.randint(1, c.model.stages + 2, ()))
+            # that keeps the transforms invertible for the high-rate end; deeper levels
+            # are drawn more often (the shared encoder otherwise favours low rates).
+            q = int(torch.multinomial(self.level_weights, 1)) + 1
             if q > c.model.stages:
                 q, lam = None, c.lambda_high
             else:
