@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import DEFAULT_QUALITY, QUALITIES
-from .format import FormatError
+from .format import FormatError, parse
 from .imageio import InputError
 from .train.cli import main as train_command
 from .bench.cli import main as bench_command
@@ -27,6 +27,8 @@ class Failure(click.ClickException):
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"no such file: {exc.filename}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -63,22 +65,73 @@ def _read(path: str) -> bytes:
     return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
 
 
-def _outputs(inputs: list[str], output: str | None, suffix: str) -> list[str]:
-    """Where each input's result goes: next to it, into a folder, or one named file."""
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+
+
+def _plan(inputs: list[str], output: str | None, suffix: str, wanted: set[str],
+          recursive: bool) -> list[tuple[str, str]]:
+    """(input, output) pairs: next to each input, into a folder (keeping the tree of a
+    folder input), one named file, or standard output."""
     if output == "-" or (output is None and inputs == ["-"]):
-        if len(inputs) != 1:
-            raise Failure("standard output takes one input only")
-        return ["-"]
-    if output is not None and (len(inputs) > 1 or Path(output).is_dir()):
-        out_dir = Path(output)
-        if not out_dir.is_dir():
-            raise Failure(f"with several inputs, -o must be an existing folder: {output}")
-        return [str(out_dir / (Path(i).stem + suffix)) for i in inputs]
-    if output is not None:
-        return [output]
-    if "-" in inputs:
+        if len(inputs) != 1 or Path(inputs[0]).is_dir():
+            raise Failure("standard output takes one input file only")
+        return [(inputs[0], "-")]
+    if "-" in inputs and output is None:
         raise Failure("reading standard input needs -o")
-    return [str(Path(i).with_suffix(suffix)) for i in inputs]
+    pairs = []
+    out_dir = Path(output) if output is not None else None
+    many = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    if out_dir is not None and many:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise Failure(f"with several inputs or a folder, -o must be a folder: {output}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for inp in inputs:
+        path = Path(inp)
+        if path.is_dir():
+            found = path.rglob("*") if recursive else path.glob("*")
+            for f in sorted(p for p in found if p.is_file() and p.suffix.lower() in wanted):
+                rel = f.relative_to(path).with_suffix(suffix)
+                pairs.append((str(f), str((out_dir / rel) if out_dir else f.with_suffix(suffix))))
+        elif out_dir is not None and (many or out_dir.is_dir()):
+            pairs.append((inp, str(out_dir / (path.stem + suffix))))
+        elif out_dir is not None:
+            pairs.append((inp, output))
+        else:
+            pairs.append((inp, str(path.with_suffix(suffix))))
+    if not pairs:
+        raise Failure("no input files found" + ("" if recursive else " (use --recursive for subfolders)"))
+    return pairs
+
+
+def _run_batch(pairs: list[tuple[str, str]], work, desc: str, skip_existing: bool = False) -> None:
+    """Run ``work(inp, out)`` for each pair; report failures, carry on, exit 1 if any.
+
+    ``work`` returns (bytes read, bytes written, pixels) for the closing summary.
+    """
+    from tqdm import tqdm
+    failed = skipped = 0
+    bytes_in = bytes_out = pixels = done = 0
+    many = len(pairs) > 1
+    for inp, out in tqdm(pairs, desc=desc, unit="file", disable=not many, file=sys.stderr, leave=False):
+        if skip_existing and out != "-" and Path(out).exists():
+            skipped += 1
+            continue
+        try:
+            if out != "-":
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+            n_in, n_out, n_px = work(inp, out)
+            bytes_in, bytes_out, pixels, done = bytes_in + n_in, bytes_out + n_out, pixels + n_px, done + 1
+        except EXPECTED_ERRORS as exc:
+            failed += 1
+            if not many:
+                raise Failure(f"{inp}: {_one_line(exc)}") from None
+            click.echo(f"aecodec: error: {inp}: {_one_line(exc)}", err=True)
+    if many:
+        bpp = f", mean {8 * bytes_out / pixels:.3f} bpp out" if desc == "compressing" and pixels else ""
+        click.echo(f"{done} files done, {skipped} skipped, {failed} failed; {bytes_in} bytes in, "
+                   f"{bytes_out} bytes out{bpp}", err=True)
+    if failed:
+        raise Failure(f"{failed} of {len(pairs)} files failed")
 
 
 def _parse_size(text: str) -> int:
@@ -96,24 +149,6 @@ def _parse_size(text: str) -> int:
     return int(value)
 
 
-def _run_batch(inputs: list[str], outputs: list[str], work, desc: str) -> None:
-    """Run ``work(inp, out)`` for each file; report failures, carry on, exit 1 if any."""
-    from tqdm import tqdm
-    failed = 0
-    show = len(inputs) > 1
-    for inp, out in tqdm(list(zip(inputs, outputs)), desc=desc, unit="file", disable=not show,
-                         file=sys.stderr, leave=False):
-        try:
-            work(inp, out)
-        except EXPECTED_ERRORS as exc:
-            failed += 1
-            if len(inputs) == 1:
-                raise Failure(f"{inp}: {_one_line(exc)}") from None
-            click.echo(f"aecodec: error: {inp}: {_one_line(exc)}", err=True)
-    if failed:
-        raise Failure(f"{failed} of {len(inputs)} files failed")
-
-
 def _codec(weights: str | None, device: str):
     from .codec import Codec
     try:
@@ -128,9 +163,22 @@ def main():
     """aecodec: a learned lossy image codec."""
 
 
+def _batch_options(f):
+    """Options shared by compress and decompress."""
+    for option in reversed([
+        click.option("-o", "--output", default=None, help="Output file, folder, or - for stdout."),
+        click.option("-r", "--recursive", is_flag=True, help="Go into subfolders of folder inputs."),
+        click.option("--skip-existing", is_flag=True, help="Leave inputs whose output exists alone."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
+        click.option("--weights", default=None, help="A weights folder (default: the shipped model)."),
+        click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs."),
+    ]):
+        f = option(f)
+    return f
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("-o", "--output", default=None, help="Output file, folder, or - for stdout.")
 @click.option("-q", "--quality", type=click.IntRange(min(QUALITIES), max(QUALITIES)), default=None,
               help=f"Number of RVQ stages kept [default: {DEFAULT_QUALITY}; with a budget, "
                    f"the most that fit, up to {max(QUALITIES)}].")
@@ -138,56 +186,57 @@ def main():
               help="Size budget per file (e.g. 50000, 50KB, 1.5MB): the best file that fits.")
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Budget in bits per pixel, likewise.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--weights", default=None, help="A weights folder (default: the shipped model).")
-@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-def compress(images, output, quality, max_bytes, bpp, device, weights, force):
-    """Compress IMAGES to .aec files (next to each input unless -o is given)."""
+@_batch_options
+def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, device, weights, force):
+    """Compress IMAGES (files or folders) to .aec files, next to each input unless -o is given."""
     budget = _parse_size(max_bytes) if max_bytes is not None else None
     if budget is not None and bpp is not None:
         raise Failure("give --max-bytes or --bpp, not both")
+    pairs = _plan(list(images), output, ".aec", IMAGE_SUFFIXES, recursive)
     codec = _codec(weights, device)
-    inputs = list(images)
 
     def work(inp, out):
-        source = inp
         if inp == "-":
             import io
             from PIL import Image
-            source = Image.open(io.BytesIO(_read("-")))
-        _write(out, codec.encode(source, quality, max_bytes=budget, bpp=bpp), force)
+            raw = _read("-")
+            size_in, source = len(raw), Image.open(io.BytesIO(raw))
+        else:
+            size_in, source = (Path(inp).stat().st_size if Path(inp).is_file() else 0), inp
+        data = codec.encode(source, quality, max_bytes=budget, bpp=bpp)
+        _write(out, data, force)
+        header = parse(data)
+        return size_in, len(data), header.width * header.height
 
-    _run_batch(inputs, _outputs(inputs, output, ".aec"), work, "compressing")
+    _run_batch(pairs, work, "compressing", skip_existing)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("-o", "--output", default=None, help="Output file, folder, or - for stdout.")
 @click.option("--format", "fmt", default="png", show_default=True,
               help="Image format of the output (by Pillow's name, e.g. png, tiff, webp).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--weights", default=None, help="A weights folder (default: the shipped model).")
-@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-def decompress(files, output, fmt, device, weights, force):
-    """Decompress .aec FILES to images (PNG next to each input by default)."""
+@_batch_options
+def decompress(files, fmt, output, recursive, skip_existing, device, weights, force):
+    """Decompress .aec FILES (or folders of them) to images, PNG next to each input by default."""
     import io
+    pairs = _plan(list(files), output, "." + fmt.lower(), {".aec"}, recursive)
     codec = _codec(weights, device)
-    inputs = list(files)
 
     def work(inp, out):
-        image = codec.decode(_read(inp))
+        raw = _read(inp)
+        image = codec.decode(raw)
         buf = io.BytesIO()
         image.save(buf, format=fmt.upper())
         _write(out, buf.getvalue(), force)
+        return len(raw), buf.tell(), image.width * image.height
 
-    _run_batch(inputs, _outputs(inputs, output, "." + fmt.lower()), work, "decompressing")
+    _run_batch(pairs, work, "decompressing", skip_existing)
 
 
 @main.command()
 @click.argument("file")
 def info(file):
     """Show what an .aec FILE holds (without decoding it)."""
-    from .format import parse
     from .weights import load_weights
     try:
         data = _read(file)

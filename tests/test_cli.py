@@ -83,7 +83,7 @@ def test_truncate_command(tmp_path, photo_png):
 
 def test_missing_file_and_bad_quality(tmp_path):
     r = run("compress", tmp_path / "nope.png")
-    assert r.exit_code == 1 and "no such image file" in r.output
+    assert r.exit_code == 1 and "no such" in r.output
     r = run("compress", tmp_path / "nope.png", "-q", "42")
     assert r.exit_code == 2
 
@@ -97,3 +97,23 @@ def test_max_bytes_and_bpp(photo_png, tmp_path):
     assert r.exit_code == 0 and out.stat().st_size * 8 / (96 * 64) <= 1.5
     r = run("compress", photo_png, "--max-bytes", "lots", "-o", out, "--force")
     assert r.exit_code == 1 and "cannot read size" in r.output
+
+
+def test_folders_recursive_skip_existing_and_summary(tmp_path, photo_crop):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(photo_crop).save(src / "a.png")
+    Image.fromarray(photo_crop[:32, :40]).save(src / "sub" / "b.jpg")
+    (src / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    r = run("compress", src, "-o", out, "--recursive", "-q", "2")
+    assert r.exit_code == 0, r.output
+    assert (out / "a.aec").is_file() and (out / "sub" / "b.aec").is_file()
+    assert "2 files done" in r.output and "bpp" in r.output
+    r = run("compress", src, "-o", out, "--recursive", "--skip-existing")
+    assert r.exit_code == 0 and "2 skipped" in r.output
+    r = run("decompress", out, "-o", tmp_path / "back", "--recursive")
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "back" / "sub" / "b.png").size == (40, 32)
+    r = run("compress", src, "-o", out)          # without --recursive: only the top level
+    assert r.exit_code == 1 and "--force" in r.output
