@@ -1,7 +1,9 @@
-"""Pillow plugin: Image.open / Image.save for .aec, registered explicitly.
+"""Pillow plugin: Image.open / Image.save for .aec.
 
-    import aecodec
-    aecodec.register_pillow()
+Registration is explicit, as with pillow-heif: ``aecodec.register_pillow()``, or
+importing this module (``import aecodec.pillow_plugin``), as with Pillow's own
+optional plugins. ``import aecodec`` alone does not touch Pillow's registry.
+
     Image.open("photo.aec"); img.save("photo.aec", quality=6)
 
 Decoding runs the model when the image is loaded, through the public API.
@@ -55,3 +57,6 @@ def register() -> None:
     Image.register_save(FORMAT, _save)
     Image.register_extension(FORMAT, ".aec")
     Image.register_mime(FORMAT, "image/x-aec")
+
+
+register()

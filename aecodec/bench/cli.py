@@ -9,8 +9,8 @@ SHARED = Path("../shared")
 
 
 @click.command("bench")
-@click.option("--images", type=click.Path(file_okay=False), default=str(SHARED / "data" / "kodak"),
-              show_default=True, help="Folder of test images.")
+@click.option("--images", default=str(SHARED / "data" / "kodak"), show_default=True,
+              help="Folder of test images, or 'validation' for the held-out training photos.")
 @click.option("--codecs", default="aecodec,jpeg,webp,avif,jpegxl", show_default=True,
               help="Comma-separated codecs to run.")
 @click.option("--out", type=click.Path(file_okay=False), default="benchmarks/results/kodak",
@@ -24,13 +24,22 @@ def main(images, codecs, out, anchors, limit):
     from ..cli import Failure
     from .codecs import default_codecs
     from .run import run
-    if not Path(images).is_dir():
+    from .run import list_images
+    if images == "validation":
+        from ..train.config import TrainConfig
+        from ..train.data import list_images as list_training, split
+        config = TrainConfig()
+        files = split(list_training(config.data_dirs), config.val_every_nth)[1]
+    elif Path(images).is_dir():
+        files = list_images(Path(images))
+    else:
         raise Failure(f"image folder not found: {images}")
+    files = files[:limit]
     try:
         chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()])
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    results = run(chosen, Path(images), Path(out), Path(anchors), limit)
+    results = run(chosen, files, Path(out), Path(anchors) if anchors else None)
     table = Path(out) / "bdrate.md"
     if table.exists():
         click.echo(table.read_text())

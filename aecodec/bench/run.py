@@ -163,13 +163,12 @@ def environment() -> dict:
             "versions": versions, "command": " ".join(sys.argv)}
 
 
-def run(codecs: list[BenchCodec], image_dir: Path, out_dir: Path, anchors_dir: Path | None,
-        limit: int | None = None, progress: bool = True) -> dict[str, dict]:
+def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir: Path | None,
+        progress: bool = True) -> dict[str, dict]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = list_images(image_dir)[:limit]
     if not files:
-        raise ValueError(f"no images in {image_dir}")
+        raise ValueError("no images to measure")
     images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
     all_rows, results = [], {}
     for codec in codecs:
