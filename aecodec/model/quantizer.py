@@ -30,6 +30,9 @@ class ResidualProductVQ(nn.Module):
         super().__init__()
         self.stages, self.groups, self.dim, self.codes = stages, groups, dim, codes
         self.ema_decay = ema_decay
+        self.uniform_mix = 0.2      # in training: keeps unused codes within reach
+        self.search_mix = 0.2       # at encode time (encoder-side only; decoding never sees it)
+        self.search_scale = 1.0     # multiplies the bit costs lambda_s at encode time
         costs = torch.tensor([bit_cost * bit_cost_decay ** s for s in range(stages)])
         self.register_buffer("bit_cost", costs)
         self.register_buffer("codebooks", torch.zeros(stages, groups, codes, dim))
@@ -58,7 +61,8 @@ class ResidualProductVQ(nn.Module):
         that fell out of use can still be picked when they pay for themselves.
         """
         p = self.prior_counts / self.prior_counts.sum(-1, keepdim=True)
-        return -torch.log2(0.8 * p + 0.2 / self.codes)
+        mix = self.uniform_mix if self.training else self.search_mix
+        return -torch.log2((1 - mix) * p + mix / self.codes)
 
     def _costs(self, r: torch.Tensor, cb: torch.Tensor, ctx: torch.Tensor, stage_bits: torch.Tensor):
         """Weighted squared distances [N, G, K] and bit costs [N, G, K] for one stage."""
@@ -90,7 +94,7 @@ class ResidualProductVQ(nn.Module):
         all_idx = []
         for s in range(n_stages):
             dist, b = self._costs(residual, codebooks[s], ctx, bits[s])
-            cost_bits = dist / self.bit_cost[s] + b              # everything in bits
+            cost_bits = dist / (self.bit_cost[s] * self.search_scale) + b   # everything in bits
             idx = cost_bits.argmin(-1)                           # [N, G]
             if torch.is_grad_enabled():                          # soft rate: training only
                 p = torch.softmax(-cost_bits * LN2, dim=-1)

@@ -23,6 +23,10 @@ class ModelConfig:
     codes: int = 64
     bit_cost: float = 0.025      # squared block error (in [0, 1] units) per bit, stage 1
     bit_cost_decay: float = 0.64  # each later stage refines at a finer trade-off
+    # Encoder-side codeword search only (decoding never depends on these): the uniform
+    # share mixed into the index prior, and a multiplier on the bit costs.
+    search_mix: float = 0.2
+    search_scale: float = 1.0
 
     @property
     def latent_channels(self) -> int:
@@ -48,6 +52,8 @@ class VQVAE(nn.Module):
         self.decoder = Decoder(config.latent_channels, config.hidden, config.stages + 1)
         self.quantizer = ResidualProductVQ(config.stages, config.groups, config.group_dim,
                                            config.codes, config.bit_cost, config.bit_cost_decay)
+        self.quantizer.search_mix = config.search_mix
+        self.quantizer.search_scale = config.search_scale
 
     stride = Encoder.stride
 

@@ -3,6 +3,7 @@ integer entropy tables fitted on the training split, and a model card."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,12 @@ def fit_tables(model: VQVAE, files: list[Path]) -> tuple[np.ndarray, np.ndarray]
     return quantize_counts(counts), counts
 
 
-def export(run_dir: Path, out_dir: Path, max_images: int | None = None) -> dict:
+def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search) -> dict:
+    """``search`` may set the encoder-side search_mix / search_scale of the model config."""
     run_dir = Path(run_dir)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
     config = TrainConfig.from_dict(state["config"])
+    config = replace(config, model=replace(config.model, **{k: v for k, v in search.items() if v is not None}))
     model = VQVAE(config.model)
     model.load_state_dict(state["model"])
     model = _round_trip_half(model.eval())
@@ -68,8 +71,11 @@ def main(argv=None):
     p.add_argument("run_dir")
     p.add_argument("out_dir")
     p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--search-mix", type=float, default=None)
+    p.add_argument("--search-scale", type=float, default=None)
     a = p.parse_args(argv)
-    card = export(Path(a.run_dir), Path(a.out_dir), a.max_images)
+    card = export(Path(a.run_dir), Path(a.out_dir), a.max_images,
+                  search_mix=a.search_mix, search_scale=a.search_scale)
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 
 
