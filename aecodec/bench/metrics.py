@@ -15,8 +15,8 @@ def ms_ssim(reference: np.ndarray, decoded: np.ndarray) -> float:
     """pytorch_msssim.ms_ssim(data_range=255) on HxWx3 uint8 images."""
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
-    a = torch.from_numpy(np.array(reference)).permute(2, 0, 1)[None].double()
-    b = torch.from_numpy(np.array(decoded)).permute(2, 0, 1)[None].double()
+    a = torch.from_numpy(np.array(reference)).permute(2, 0, 1)[None].float()
+    b = torch.from_numpy(np.array(decoded)).permute(2, 0, 1)[None].float()
     return float(_ms_ssim(a, b, data_range=255))
 
 
