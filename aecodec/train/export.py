@@ -36,6 +36,15 @@ def fit_tables(model: VQVAE, files: list[Path]) -> tuple[np.ndarray, np.ndarray]
     return quantize_counts(counts), counts
 
 
+def validation_log(run_dir: Path) -> list[dict]:
+    """The validation records of the run (held-out training photos, ideal code lengths)."""
+    log = Path(run_dir) / "log.jsonl"
+    if not log.exists():
+        return []
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [r for r in records if r.get("kind") == "val"]
+
+
 def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search) -> dict:
     """``search`` may set the encoder-side search_mix / search_scale of the model config."""
     run_dir = Path(run_dir)
@@ -62,6 +71,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search
         },
         "codebook_codes_used_per_stage": used.sum((1, 2)).tolist(),
     }
+    card["training"]["validation_log"] = validation_log(run_dir)
     return save_weights(out_dir, model, freqs, card)
 
 

@@ -44,6 +44,7 @@ class Trainer:
         self.step = 0
         self.codebooks_ready = False
         self.weights_ready = False
+        self.warmup_steps = 0
         self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
         files = list_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
@@ -53,8 +54,20 @@ class Trainer:
         if ckpt.exists():
             self._resume(torch.load(ckpt, weights_only=False))
         elif init_state is not None:
-            self.model.load_state_dict(init_state)
-            self.codebooks_ready = True
+            self._start_from_weights(init_state)
+
+    def _start_from_weights(self, state: dict) -> None:
+        """Continue from exported weights: they carry no EMA statistics, so rebuild
+        them from the codebooks (otherwise the first update would zero the codebooks)."""
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - {"quantizer.ema_count", "quantizer.ema_sum"}:
+            raise ValueError(f"weights do not fit the model: {missing} {unexpected}")
+        q = self.model.quantizer
+        with torch.no_grad():
+            q.ema_count.fill_(100.0 / q.codes)
+            q.ema_sum.copy_(q.codebooks * q.ema_count[..., None])
+        self.codebooks_ready = True
+        self.warmup_steps = 500   # fresh Adam moments on a trained model: ramp the step size up
 
     def _resume(self, state: dict) -> None:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
@@ -79,6 +92,8 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         c = self.config
+        if step < self.warmup_steps:
+            return c.lr * (step + 1) / self.warmup_steps
         start = c.steps - c.decay_steps
         if step < start:
             return c.lr
