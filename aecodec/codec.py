@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from . import format as aec_format
-from .entropy import PayloadError, decode_stage, encode_stage
+from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
 from .model.tiling import decode_tiled, encode_tiled
@@ -43,6 +43,7 @@ class Codec:
         self.device = resolve_device(device)
         self.model = self.weights.build_model().to(self.device)
         self.freqs = self.weights.freqs
+        self._min_bits = min_bits_per_position(self.freqs)
         self.max_pixels = max_pixels
         self.tile = tile
 
@@ -106,6 +107,15 @@ class Codec:
                               f"are model {self.model_id}; decode it with the weights that wrote it")
         if f.quality > len(self.qualities):
             raise FormatError(f"file holds {f.quality} stages, the model has {len(self.qualities)}")
+        stride = self.model.stride
+        positions = -(-f.width // stride) * -(-f.height // stride)
+        for s, payload in enumerate(f.stages):
+            # The coder keeps up to 64 bits in flight, and constriction's fixed-point
+            # probabilities differ from the tables by far less than 1%: a payload below
+            # this bound cannot hold the declared image, so refuse it before decoding.
+            if 8 * len(payload) + 64 < 0.99 * positions * self._min_bits[s]:
+                raise FormatError(f"stage {s + 1} payload ({len(payload)} bytes) is too short for a "
+                                  f"{f.width}x{f.height} image")
         return f
 
     def decode_pixels(self, data: bytes) -> Pixels:

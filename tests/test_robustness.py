@@ -79,3 +79,12 @@ def test_animated_image_gives_first_frame(tmp_path):
     frames[0].save(path, save_all=True, append_images=frames[1:])
     out = np.asarray(aecodec.decode(aecodec.encode(path, 6)).convert("RGB")).astype(int)
     assert out[:, :, 0].mean() > out[:, :, 2].mean()
+
+
+def test_huge_declared_size_with_tiny_payload_is_refused_at_once(small_file):
+    """A hostile header must not buy minutes of decoding with a few bytes."""
+    from aecodec.format import AecFile, parse
+    f = parse(small_file)
+    hostile = AecFile(f.mode, f.model_id, 12000, 12000, f.stages).to_bytes()
+    with pytest.raises(aecodec.FormatError, match="too short"):
+        aecodec.decode(hostile)

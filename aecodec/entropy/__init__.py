@@ -1,7 +1,9 @@
 """Entropy model (discrete contexts, integer tables) and the constriction coder."""
 from .coder import PayloadError, decode_stage, encode_stage
 from .context import NUM_CONTEXTS, context
-from .tables import TABLE_TOTAL, TableError, count_indices, quantize_counts, validate_tables
+from .tables import (TABLE_TOTAL, TableError, count_indices, min_bits_per_position, quantize_counts,
+                     validate_tables)
 
 __all__ = ["PayloadError", "decode_stage", "encode_stage", "NUM_CONTEXTS", "context",
-           "TABLE_TOTAL", "TableError", "count_indices", "quantize_counts", "validate_tables"]
+           "TABLE_TOTAL", "TableError", "count_indices", "min_bits_per_position", "quantize_counts",
+           "validate_tables"]

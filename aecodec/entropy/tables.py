@@ -41,3 +41,11 @@ def validate_tables(freqs: np.ndarray, stages: int, groups: int, codes: int) -> 
         raise TableError(f"entropy tables have shape {freqs.shape}, expected {want}")
     if freqs.min() < 1 or freqs.sum(-1).max() > TABLE_TOTAL:
         raise TableError("entropy tables hold a zero entry or a row over 2**16")
+
+
+def min_bits_per_position(freqs: np.ndarray) -> np.ndarray:
+    """[S]: the fewest bits any position can cost in each stage (all groups), whatever
+    the contexts. A stage payload shorter than positions * this is not genuine, so the
+    decoder can refuse it before doing work proportional to the declared size."""
+    p_max = freqs.max(-1) / freqs.sum(-1)                    # [S, G, C]
+    return (-np.log2(p_max)).min(-1).sum(-1)                 # [S]
