@@ -43,12 +43,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
 
 
-def encode(image, quality: int = DEFAULT_QUALITY, *, max_bytes: int | None = None,
+def encode(image, quality: int | None = None, *, max_bytes: int | None = None,
            bpp: float | None = None) -> bytes:
     """Compress a PIL image, a uint8/uint16 numpy array or an image path to .aec bytes.
 
-    With ``max_bytes`` (or ``bpp``) the result is the best file that fits the budget,
-    taken from the progressive stream at up to ``quality`` stages (no re-encoding).
+    ``quality`` defaults to DEFAULT_QUALITY. With ``max_bytes`` (or ``bpp``) the result
+    is the best file that fits the budget, taken from the progressive stream at up to
+    ``quality`` stages (default: all), with no re-encoding.
     """
     return _codec().encode(image, quality, max_bytes=max_bytes, bpp=bpp)
 

@@ -171,3 +171,9 @@ def test_pixel_limit(photo_crop):
     data = aecodec.encode(photo_crop, 1)
     with pytest.raises(aecodec.FormatError, match="limit"):
         small.decode(data)
+
+
+def test_module_level_budget_uses_every_stage(photo_crop):
+    full = aecodec.encode(photo_crop, max(aecodec.QUALITIES))
+    assert aecodec.encode(photo_crop, max_bytes=len(full)) == full
+    assert aecodec.encode(photo_crop) == aecodec.encode(photo_crop, aecodec.DEFAULT_QUALITY)
