@@ -19,11 +19,25 @@ from aecodec.entropy import decode_stage, encode_stage
 from aecodec.format import parse
 
 src, megapixels, quality, device, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+name = sys.argv[6]
 torch.set_num_threads(threads)
 im = Image.open(src).convert("RGB")
 scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
 im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.BICUBIC)
 rgb = np.asarray(im)
+if name != "aecodec":
+    from aecodec.bench.codecs import default_codecs
+    other = default_codecs([name])[0]
+    q = other.qualities[len(other.qualities) // 2]
+    other.encode(rgb[:64, :64], q)
+    t0 = time.perf_counter(); data = other.encode(rgb, q); t1 = time.perf_counter()
+    other.decode(data); t2 = time.perf_counter()
+    print(json.dumps({"codec": name, "megapixels": rgb.shape[0] * rgb.shape[1] / 1e6, "width": rgb.shape[1],
+                      "height": rgb.shape[0], "quality": q, "device": "cpu", "threads": threads,
+                      "bytes": len(data), "encode_s": t1 - t0, "decode_s": t2 - t1,
+                      "entropy_encode_s": None, "entropy_decode_s": None,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    sys.exit(0)
 codec = Codec(device=device, max_pixels=None)
 codec.encode(rgb[:64, :64], quality)                       # warm-up
 t0 = time.perf_counter(); data = codec.encode(rgb, quality); t1 = time.perf_counter()
@@ -38,7 +52,7 @@ for s, p in enumerate(payloads):
     prev = decode_stage(codec.freqs, p, prev, s, indices.shape[1], indices.shape[2], indices.shape[3])
 t5 = time.perf_counter()
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"megapixels": rgb.shape[0] * rgb.shape[1] / 1e6, "width": rgb.shape[1], "height": rgb.shape[0],
+print(json.dumps({"codec": "aecodec", "megapixels": rgb.shape[0] * rgb.shape[1] / 1e6, "width": rgb.shape[1], "height": rgb.shape[0],
                   "quality": quality, "device": device, "threads": threads, "bytes": len(data),
                   "encode_s": t1 - t0, "decode_s": t2 - t1,
                   "entropy_encode_s": t4 - t3, "entropy_decode_s": t5 - t4,
@@ -46,27 +60,30 @@ print(json.dumps({"megapixels": rgb.shape[0] * rgb.shape[1] / 1e6, "width": rgb.
 """
 
 
-def measure(src: Path, megapixels: float, quality: int, device: str = "cpu", threads: int = 2) -> dict:
+def measure(src: Path, megapixels: float, quality: int, device: str = "cpu", threads: int = 2,
+            codec: str = "aecodec") -> dict:
     r = subprocess.run([sys.executable, "-c", _CHILD, str(src), str(megapixels), str(quality), device,
-                        str(threads)], capture_output=True, text=True)
+                        str(threads), codec], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"speed run at {megapixels} MP failed: {r.stderr.strip().splitlines()[-1:]}")
     d = json.loads(r.stdout.strip().splitlines()[-1])
     d["encode_mp_per_s"] = d["megapixels"] / d["encode_s"]
     d["decode_mp_per_s"] = d["megapixels"] / d["decode_s"]
-    d["entropy_share_encode"] = d["entropy_encode_s"] / d["encode_s"]
-    d["entropy_share_decode"] = d["entropy_decode_s"] / d["decode_s"]
+    if d["entropy_encode_s"] is not None:
+        d["entropy_share_encode"] = d["entropy_encode_s"] / d["encode_s"]
+        d["entropy_share_decode"] = d["entropy_decode_s"] / d["decode_s"]
     return d
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| MP | size | device, threads | encode s | decode s | enc MP/s | dec MP/s | "
-             "entropy share enc / dec | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| codec | quality | MP | size | device, threads | encode s | decode s | enc MP/s | dec MP/s | "
+             "entropy share enc / dec | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['megapixels']:.2f} | {r['width']}x{r['height']} | {r['device']}, {r['threads']} | "
-                     f"{r['encode_s']:.2f} | {r['decode_s']:.2f} | {r['encode_mp_per_s']:.2f} | "
-                     f"{r['decode_mp_per_s']:.2f} | {100 * r['entropy_share_encode']:.0f}% / "
-                     f"{100 * r['entropy_share_decode']:.0f}% | {r['peak_rss_mb']:.0f} |")
+        share = (f"{100 * r['entropy_share_encode']:.0f}% / {100 * r['entropy_share_decode']:.0f}%"
+                 if "entropy_share_encode" in r else "n/a")
+        lines.append(f"| {r['codec']} | {r['quality']} | {r['megapixels']:.2f} | {r['width']}x{r['height']} | "
+                     f"{r['device']}, {r['threads']} | {r['encode_s']:.2f} | {r['decode_s']:.2f} | "
+                     f"{r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | {share} | {r['peak_rss_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -78,11 +95,14 @@ def main(argv=None):
     ap.add_argument("--quality", type=int, default=None, help="default: the middle quality")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--codecs", default="aecodec,jpeg,webp,avif,jpegxl",
+                    help="others run on the CPU at their middle quality setting")
     ap.add_argument("--out", default="benchmarks/results/speed")
     a = ap.parse_args(argv)
     from .. import QUALITIES
     quality = a.quality or QUALITIES[len(QUALITIES) // 2]
-    rows = [measure(Path(a.image), float(mp), quality, a.device, a.threads) for mp in a.sizes.split(",")]
+    rows = [measure(Path(a.image), float(mp), quality, a.device, a.threads, name)
+            for name in a.codecs.split(",") for mp in a.sizes.split(",")]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"speed-{a.device}.json").write_text(json.dumps(rows, indent=2) + "\n")
