@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .table import markdown_table
+
 _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
@@ -76,15 +78,17 @@ def measure(src: Path, megapixels: float, quality: int, device: str = "cpu", thr
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| codec | quality | MP | size | device, threads | encode s | decode s | enc MP/s | dec MP/s | "
-             "entropy share enc / dec | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    headers = ["codec", "quality", "MP", "size", "device, threads", "encode s", "decode s", "enc MP/s",
+               "dec MP/s", "entropy share enc / dec", "peak RSS MB"]
+    cells = []
     for r in rows:
         share = (f"{100 * r['entropy_share_encode']:.0f}% / {100 * r['entropy_share_decode']:.0f}%"
                  if "entropy_share_encode" in r else "n/a")
-        lines.append(f"| {r['codec']} | {r['quality']} | {r['megapixels']:.2f} | {r['width']}x{r['height']} | "
-                     f"{r['device']}, {r['threads']} | {r['encode_s']:.2f} | {r['decode_s']:.2f} | "
-                     f"{r['encode_mp_per_s']:.2f} | {r['decode_mp_per_s']:.2f} | {share} | {r['peak_rss_mb']:.0f} |")
-    return "\n".join(lines) + "\n"
+        cells.append([str(r["codec"]), str(r["quality"]), f"{r['megapixels']:.2f}", f"{r['width']}x{r['height']}",
+                      f"{r['device']}, {r['threads']}", f"{r['encode_s']:.2f}", f"{r['decode_s']:.2f}",
+                      f"{r['encode_mp_per_s']:.2f}", f"{r['decode_mp_per_s']:.2f}", share,
+                      f"{r['peak_rss_mb']:.0f}"])
+    return markdown_table(headers, cells)
 
 
 def main(argv=None):

@@ -13,6 +13,7 @@ from PIL import Image
 from ..format import parse
 from .metrics import psnr
 from .run import list_images
+from .table import markdown_table
 
 
 def stage_report(codec, files: list[Path]) -> list[dict]:
@@ -52,13 +53,12 @@ def stage_report(codec, files: list[Path]) -> list[dict]:
 
 
 def to_markdown(report: list[dict]) -> str:
-    lines = ["| stage | coded bits/index | log2 K | 0th-order entropy | perplexity (mean over groups) | "
-             "codes used (of K) | non-zero | PSNR with stages 1..s |", "|---|---|---|---|---|---|---|---|"]
-    for r in report:
-        lines.append(f"| {r['stage']} | {r['bits_per_index']:.3f} | {r['log2_K']:.0f} | "
-                     f"{r['zeroth_order_entropy']:.3f} | {r['perplexity']:.2f} | {r['codes_used']:.1f} | "
-                     f"{100 * r['nonzero_fraction']:.1f}% | {r['mean_psnr_with_stages_1_to_s']:.2f} |")
-    return "\n".join(lines) + "\n"
+    headers = ["stage", "coded bits/index", "log2 K", "0th-order entropy", "perplexity (mean over groups)",
+               "codes used (of K)", "non-zero", "PSNR with stages 1..s"]
+    return markdown_table(headers, [
+        [str(r["stage"]), f"{r['bits_per_index']:.3f}", f"{r['log2_K']:.0f}", f"{r['zeroth_order_entropy']:.3f}",
+         f"{r['perplexity']:.2f}", f"{r['codes_used']:.1f}", f"{100 * r['nonzero_fraction']:.1f}%",
+         f"{r['mean_psnr_with_stages_1_to_s']:.2f}"] for r in report])
 
 
 def main(argv=None):
