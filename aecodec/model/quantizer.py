@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 LN2 = math.log(2.0)
@@ -77,8 +78,11 @@ class ResidualProductVQ(nn.Module):
     def forward(self, y: torch.Tensor, n_stages: int):
         """Quantize with ``n_stages`` stages. Returns (y_hat with straight-through
         gradient, soft bits per image [B], per-stage hard indices [n, N, G])."""
-        v = self._to_vectors(y)
-        recon, soft_bits, all_idx = self._quantize_vectors(v, n_stages)
+        # Always in float32: nearest-codeword search and EMA statistics are too fine
+        # for bfloat16 (the transforms around it may run under autocast).
+        with torch.autocast(y.device.type, enabled=False):
+            v = self._to_vectors(y.float())
+            recon, soft_bits, all_idx = self._quantize_vectors(v, n_stages)
         v_hat = v + (recon - v).detach()
         return self._to_latent(v_hat, y.shape), soft_bits.view(y.shape[0], -1).sum(1), all_idx
 
@@ -115,6 +119,17 @@ class ResidualProductVQ(nn.Module):
         onehot = torch.nn.functional.one_hot(idx, self.codes).to(r.dtype)   # [N, G, K]
         count = onehot.sum(0) * scale                                        # [G, K]
         total = torch.einsum("ngk,ngd->gkd", onehot, r) * scale
+        pc = torch.zeros_like(self.prior_counts[s])                          # [G, 2, K]
+        pc.index_put_((torch.arange(self.groups, device=r.device)[None].expand_as(idx).reshape(-1),
+                       ctx.reshape(-1), idx.reshape(-1)),
+                      torch.ones(idx.numel(), device=r.device), accumulate=True)
+        pc = pc * scale
+        if dist.is_available() and dist.is_initialized():
+            # data parallel: every replica applies the statistics of the whole batch
+            # (dead-code restarts may still differ; DDP re-broadcasts rank 0's buffers)
+            for t in (count, total, pc):
+                dist.all_reduce(t)
+                t /= dist.get_world_size()
         self.ema_count[s].mul_(d).add_(count, alpha=1 - d)
         self.ema_sum[s].mul_(d).add_(total, alpha=1 - d)
         cb = self.ema_sum[s] / self.ema_count[s].clamp_min(1e-6)[..., None]
@@ -130,19 +145,20 @@ class ResidualProductVQ(nn.Module):
             self.prior_counts[s].masked_fill_(dead[:, None, :].expand(-1, 2, -1), 0.05)
         cb[:, 0] = 0.0
         self.codebooks[s].copy_(cb)
-        pc = torch.zeros_like(self.prior_counts[s])                          # [G, 2, K]
-        pc.index_put_((torch.arange(self.groups, device=r.device)[None].expand_as(idx).reshape(-1),
-                       ctx.reshape(-1), idx.reshape(-1)),
-                      torch.ones(idx.numel(), device=r.device), accumulate=True)
-        pc = pc * scale
         self.prior_counts[s].mul_(d).add_(pc, alpha=1 - d).clamp_(min=1e-4)
 
     @torch.no_grad()
-    def init_codebooks(self, y: torch.Tensor, iters: int = 10):
-        """k-means initialisation of every stage from a batch of latents (code 0 = zero)."""
-        residual = self._to_vectors(y)
+    def init_codebooks(self, y: torch.Tensor, iters: int = 10, start: int = 0):
+        """k-means initialisation of stages ``start``.. from a batch of latents (code 0 =
+        zero). With ``start > 0`` the first stages are kept and the new ones learn the
+        residual they leave (growing a trained model by more stages)."""
+        residual = self._to_vectors(y.float())
+        if start:
+            training, self.training = self.training, False
+            residual = residual - self._quantize_vectors(residual, start)[0]
+            self.training = training
         n = residual.shape[0]
-        for s in range(self.stages):
+        for s in range(start, self.stages):
             pick = torch.randint(0, n, (self.codes,), device=y.device)
             cb = residual[pick].permute(1, 0, 2).clone()                    # [G, K, d]
             cb[:, 0] = 0

@@ -74,6 +74,42 @@ class VQVAE(nn.Module):
                 "indices": indices}
 
     @torch.no_grad()
+    def load_with_fewer_stages(self, state: dict) -> int:
+        """Load weights trained with fewer (or as many) stages; returns their stage count.
+
+        Kept: the transforms and the trained stages. The decoder gains of the new
+        levels start between the last quantized level and the unquantized one. The
+        new stages' codebooks are left for the caller to initialise from data
+        (``quantizer.init_codebooks(..., start=old_stages)``). EMA statistics are
+        not part of exported weights and are skipped.
+        """
+        own = self.state_dict()
+        old = state["quantizer.codebooks"].shape[0]
+        new = self.config.stages
+        if old > new:
+            raise ValueError(f"weights have {old} stages, the model only {new}")
+        for key, value in state.items():
+            if key in ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.bit_cost"):
+                continue                      # EMA is rebuilt; bit costs follow the config
+            if key not in own:
+                raise ValueError(f"weights do not fit the model: unexpected {key}")
+            target = own[key]
+            if value.shape == target.shape:
+                target.copy_(value)
+            elif key.endswith(".gains"):      # [old + 1 levels, ...] -> [new + 1, ...]
+                target[:old].copy_(value[:old])
+                target[new].copy_(value[old])
+                for j in range(old, new):
+                    t = (j - old + 1) / (new - old + 1)
+                    target[j].copy_(value[old - 1] + t * (value[old] - value[old - 1]))
+            elif key.startswith("quantizer.") and value.shape[1:] == target.shape[1:]:
+                target[:old].copy_(value)
+            else:
+                raise ValueError(f"weights do not fit the model: {key} {tuple(value.shape)}")
+        self.load_state_dict(own)
+        return old
+
+    @torch.no_grad()
     def estimate_distortion_weights(self, x: torch.Tensor, step: float = 0.05) -> torch.Tensor:
         """Pixel squared error per unit squared latent error, per latent channel, through
         the decoder at full quality; stored in the quantizer for the codeword search."""

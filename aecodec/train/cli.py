@@ -16,7 +16,10 @@ import torch
 @click.option("--init-from", type=click.Path(exists=True), default=None,
               help="Start from exported weights (a weights folder) instead of scratch.")
 def main(config, run_dir, max_steps, max_minutes, threads, init_from):
-    """Train (or resume) a model from CONFIG into RUN_DIR."""
+    """Train (or resume) a model from CONFIG into RUN_DIR.
+
+    On several GPUs: torchrun --nproc_per_node N -m aecodec.train CONFIG RUN_DIR
+    """
     from .config import TrainConfig
     from .loop import Trainer
 
@@ -28,7 +31,10 @@ def main(config, run_dir, max_steps, max_minutes, threads, init_from):
         init_state = load_weights(Path(init_from)).state_dict
     trainer = Trainer(TrainConfig.load(config), Path(run_dir), init_state)
     trainer.train(max_steps=max_steps, max_seconds=None if max_minutes is None else max_minutes * 60)
-    trainer.validate()
+    if trainer.rank == 0:
+        trainer.validate()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,13 @@ class TrainConfig:
     lambda_low: float = 0.0018       # lambda * 255^2 * MSE + bpp, for 1 stage
     lambda_high: float = 0.04        # ... for all stages
     checkpoint_every: int = 200
+    warmup_steps: int = 500          # LR ramp when starting from exported weights
+    workers: int = 0                 # crop-sampling worker processes (0: in the loop)
+    amp: bool = True                 # bfloat16 autocast for the transforms (CUDA only)
+    # A wall-time budget instead of a step count (for lent GPU time): with minutes > 0
+    # training stops after that long and the LR schedule follows elapsed time, decaying
+    # over the last decay_steps / steps of it.
+    minutes: float = 0.0
     validate_every: int = 1000
     seed: int = 0
 

@@ -62,6 +62,22 @@ class CropSampler:
         return torch.from_numpy(a.copy()).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+class CropStream(torch.utils.data.IterableDataset):
+    """Endless batches from a CropSampler, for DataLoader worker processes.
+
+    Each worker (and each data-parallel rank) draws from its own random stream.
+    """
+
+    def __init__(self, sampler: CropSampler, batch_size: int, seed: tuple[int, ...]):
+        self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        self.sampler.rng = np.random.default_rng([*self.seed, 0 if info is None else info.id])
+        while True:
+            yield self.sampler.batch(self.batch_size)
+
+
 def validation_crops(files: list[Path], size: int = 256) -> torch.Tensor:
     """Centre crops of the held-out photos, for a cheap and repeatable validation."""
     out = []

@@ -2,6 +2,11 @@
 
 Loss: lambda(q) * 255^2 * MSE + bpp, with q (the number of RVQ stages) drawn per
 batch (quantizer dropout), so every prefix of stages decodes well.
+
+Runs on the CPU or a GPU (bfloat16 autocast for the transforms; the quantizer stays
+in float32), and data-parallel on several GPUs under ``torchrun``: every rank draws
+the same q per step, gradients are averaged by DDP and codebook statistics by an
+all-reduce inside the quantizer. Only rank 0 logs, validates and checkpoints.
 """
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from ..model.vqvae import VQVAE
 from .config import TrainConfig
-from .data import CropSampler, list_images, split, validation_crops
+from .data import CropSampler, CropStream, list_images, split, validation_crops
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -31,43 +38,72 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initialises torch.distributed under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, run_dir: Path, init_state: dict | None = None):
+    def __init__(self, config: TrainConfig, run_dir: Path, init_state: dict | None = None,
+                 device: torch.device | None = None):
         self.config = config
+        self.rank, self.world, auto_device = setup_distributed()
+        self.device = device or auto_device
+        self.amp = config.amp and self.device.type == "cuda"
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.model = VQVAE(config.model)
+        self.model = VQVAE(config.model).to(self.device)
+        self.net = self.model
+        if self.world > 1:
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.step = 0
         self.codebooks_ready = False
         self.weights_ready = False
         self.warmup_steps = 0
+        self.elapsed = 0.0               # training seconds so far (for time-budgeted runs)
         self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
         files = list_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
-        self.sampler = CropSampler(train_files, config.crop, config.seed)
-        self.val = validation_crops(self.val_files)
+        self.sampler = CropSampler(train_files, config.crop, config.seed + 7919 * self.rank)
+        self.val = validation_crops(self.val_files).to(self.device)
+        self._stream = None
         ckpt = self.run_dir / "checkpoint.pt"
         if ckpt.exists():
-            self._resume(torch.load(ckpt, weights_only=False))
+            self._resume(torch.load(ckpt, weights_only=False, map_location=self.device))
         elif init_state is not None:
             self._start_from_weights(init_state)
 
     def _start_from_weights(self, state: dict) -> None:
-        """Continue from exported weights: they carry no EMA statistics, so rebuild
-        them from the codebooks (otherwise the first update would zero the codebooks)."""
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if unexpected or set(missing) - {"quantizer.ema_count", "quantizer.ema_sum"}:
-            raise ValueError(f"weights do not fit the model: {missing} {unexpected}")
+        """Continue from exported weights, possibly with more stages. Exported weights
+        carry no EMA statistics, so rebuild them from the codebooks (otherwise the first
+        update would zero the codebooks); new stages start from k-means on residuals."""
+        old_stages = self.model.load_with_fewer_stages(state)
         q = self.model.quantizer
         with torch.no_grad():
             q.ema_count.fill_(100.0 / q.codes)
             q.ema_sum.copy_(q.codebooks * q.ema_count[..., None])
+            if old_stages < q.stages:
+                self.model.eval()
+                crops = torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device)
+                q.init_codebooks(self.model.encoder(crops), start=old_stages)
+                self.model.train()
         self.codebooks_ready = True
-        self.warmup_steps = 500   # fresh Adam moments on a trained model: ramp the step size up
+        self.warmup_steps = self.config.warmup_steps   # fresh Adam moments: ramp the step size
 
     def _resume(self, state: dict) -> None:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
@@ -77,37 +113,48 @@ class Trainer:
             # an older checkpoint without level gains: they start at 1, Adam starts afresh
             print(f"new parameters start at their defaults: {missing}", flush=True)
         else:
-            self.opt.load_state_dict(state["optimizer"])
+            if "optimizer" in state:   # model-only checkpoints (carried from a GPU) restart Adam
+                self.opt.load_state_dict(state["optimizer"])
+            else:
+                self.warmup_steps = state["step"] + self.config.warmup_steps
         self.step = state["step"]
+        self.elapsed = state.get("elapsed", 0.0)
         self.codebooks_ready = state["codebooks_ready"]
         self.sampler.rng = np.random.default_rng(state["seed_offset"] + self.step)
         torch.manual_seed(state["seed_offset"] + self.step)
         print(f"resumed from step {self.step}", flush=True)
 
     def checkpoint(self) -> None:
+        if self.rank != 0:
+            return
         atomic_save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                     "step": self.step, "codebooks_ready": self.codebooks_ready,
+                     "step": self.step, "elapsed": self.elapsed, "codebooks_ready": self.codebooks_ready,
                      "seed_offset": self.config.seed, "config": self.config.to_dict()},
                     self.run_dir / "checkpoint.pt")
 
     def lr_at(self, step: int) -> float:
         c = self.config
         if step < self.warmup_steps:
-            return c.lr * (step + 1) / self.warmup_steps
-        start = c.steps - c.decay_steps
-        if step < start:
+            ramp = self.config.warmup_steps
+            return c.lr * min(1.0, (step + 1 - (self.warmup_steps - ramp)) / ramp)
+        decay_share = min(1.0, c.decay_steps / c.steps)
+        progress = self.elapsed / (c.minutes * 60) if c.minutes > 0 else step / c.steps
+        if progress < 1 - decay_share:
             return c.lr
-        t = min(1.0, (step - start) / max(1, c.decay_steps))
+        t = min(1.0, (progress - (1 - decay_share)) / decay_share)
         return c.lr * (c.lr_final_fraction + (1 - c.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
 
     def _log(self, record: dict) -> None:
+        if self.rank != 0:
+            return
+        print(json.dumps(record), flush=True)
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
     @torch.no_grad()
     def _init_codebooks(self) -> None:
         self.model.eval()
-        self.model.init_from_data(torch.cat([self.sampler.batch(32) for _ in range(8)]))
+        self.model.init_from_data(torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device))
         self.model.train()
         self.codebooks_ready = True
 
@@ -125,14 +172,24 @@ class Trainer:
             hard = 0.0
             for s in range(q):                         # ideal code length under the prior
                 ctx = (idx[s - 1] != 0).long() if s else torch.zeros_like(idx[s])
-                g = torch.arange(idx[s].shape[1])[None].expand_as(idx[s])
+                g = torch.arange(idx[s].shape[1], device=self.device)[None].expand_as(idx[s])
                 hard += float(bits[s][g, ctx, idx[s]].sum())
             rec[f"q{q}"] = {"psnr": round(psnr(x_hat, x), 3),
                             "bpp": round(hard / (len(x) * n_pix), 4)}
         self.model.train()
         self._log(rec)
-        print(json.dumps(rec), flush=True)
         return rec
+
+    def _next_batch(self) -> torch.Tensor:
+        c = self.config
+        if c.workers == 0:
+            return self.sampler.batch(c.batch_size).to(self.device)
+        if self._stream is None:
+            stream = CropStream(self.sampler, c.batch_size, (c.seed, self.rank, self.step))
+            self._stream = iter(torch.utils.data.DataLoader(
+                stream, batch_size=None, num_workers=c.workers,
+                pin_memory=self.device.type == "cuda", prefetch_factor=4))
+        return next(self._stream).to(self.device, non_blocking=True)
 
     def train(self, max_steps: int | None = None, max_seconds: float | None = None) -> None:
         c = self.config
@@ -140,12 +197,20 @@ class Trainer:
         t0 = time.time()
         self.model.train()
         window = []
+        elapsed0 = self.elapsed
         while self.step < end:
-            if max_seconds is not None and time.time() - t0 > max_seconds:
+            self.elapsed = elapsed0 + time.time() - t0
+            if self.world > 1:   # rank 0's clock for all: same LR and same last step everywhere
+                clock = torch.tensor([self.elapsed], dtype=torch.float64, device=self.device)
+                dist.broadcast(clock, 0)
+                self.elapsed = float(clock)
+            if max_seconds is not None and self.elapsed - elapsed0 > max_seconds:
+                break
+            if c.minutes > 0 and self.elapsed >= c.minutes * 60:
                 break
             if not self.codebooks_ready:
                 self._init_codebooks()
-            x = self.sampler.batch(c.batch_size)
+            x = self._next_batch()
             if self.step % 200 == 0 or not self.weights_ready:
                 self.model.eval()
                 self.model.estimate_distortion_weights(x[:1])
@@ -154,15 +219,18 @@ class Trainer:
             # Quantizer dropout over 1..S stages, plus an unquantized level (q = None)
             # that keeps the transforms invertible for the high-rate end; deeper levels
             # are drawn more often (the shared encoder otherwise favours low rates).
-            q = int(torch.multinomial(self.level_weights, 1)) + 1
+            # (seeded by the step, so every data-parallel rank draws the same level)
+            g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step)
+            q = int(torch.multinomial(self.level_weights, 1, generator=g)) + 1
             if q > c.model.stages:
                 q, lam = None, c.lambda_high
             else:
                 lam = c.lambda_for(q)
             for group in self.opt.param_groups:
                 group["lr"] = self.lr_at(self.step)
-            out = self.model(x, q)
-            mse = (out["x_hat"] - x).pow(2).mean()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                out = self.net(x, q)
+            mse = (out["x_hat"].float() - x).pow(2).mean()
             bpp = out["bits"].mean() / (x.shape[2] * x.shape[3])
             loss = lam * 255 ** 2 * mse + bpp
             self.opt.zero_grad(set_to_none=True)
@@ -178,9 +246,8 @@ class Trainer:
                        "psnr": round(float(10 * np.log10(1 / max(m, 1e-10))), 3), "bpp": round(b, 4),
                        "sec": round(time.time() - t0, 1)}
                 self._log(rec)
-                print(json.dumps(rec), flush=True)
             if self.step % c.checkpoint_every == 0:
                 self.checkpoint()
-            if self.step % c.validate_every == 0 and self.codebooks_ready:
+            if self.step % c.validate_every == 0 and self.codebooks_ready and self.rank == 0:
                 self.validate()
         self.checkpoint()

@@ -1,0 +1,63 @@
+"""Files written on one device must decode on another: encode and decode on a GPU,
+then decode the same files on the CPU and compare.
+
+    python -m aecodec.bench.crossdevice write DIR IMAGE... --device cuda   (on the GPU)
+    python -m aecodec.bench.crossdevice check DIR                          (on the CPU)
+
+``write`` leaves NAME.aec and NAME.ref.png (decoded where it was written); ``check``
+decodes every NAME.aec here and reports how far its pixels are from NAME.ref.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..codec import Codec
+
+
+def write(out: Path, images: list[Path], device: str, quality: int | None) -> None:
+    codec = Codec(device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    for src in images:
+        data = codec.encode(src, quality)
+        (out / f"{src.stem}.aec").write_bytes(data)
+        codec.decode(data).save(out / f"{src.stem}.ref.png")
+        print(f"{src.name}: {len(data)} bytes written on {codec.device}")
+
+
+def check(folder: Path) -> list[dict]:
+    codec = Codec(device="cpu")
+    rows = []
+    for f in sorted(folder.glob("*.aec")):
+        here = np.asarray(codec.decode(f.read_bytes()), dtype=np.int16)
+        ref = np.asarray(Image.open(f.with_suffix(".ref.png")), dtype=np.int16)
+        diff = np.abs(here - ref)
+        rows.append({"file": f.name, "max_abs_diff": int(diff.max()),
+                     "share_of_values_differing": float((diff > 0).mean())})
+        print(json.dumps(rows[-1]))
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("out", type=Path)
+    w.add_argument("images", type=Path, nargs="+")
+    w.add_argument("--device", default="cuda")
+    w.add_argument("--quality", type=int, default=None)
+    c = sub.add_parser("check")
+    c.add_argument("folder", type=Path)
+    a = ap.parse_args(argv)
+    if a.cmd == "write":
+        write(a.out, a.images, a.device, a.quality)
+    else:
+        check(a.folder)
+
+
+if __name__ == "__main__":
+    main()
