@@ -45,8 +45,11 @@ def validation_log(run_dir: Path) -> list[dict]:
     return [r for r in records if r.get("kind") == "val"]
 
 
-def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search) -> dict:
-    """``search`` may set the encoder-side search_mix / search_scale of the model config."""
+def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
+           data_dirs: list[str] | None = None, **search) -> dict:
+    """``search`` may set the encoder-side search_mix / search_scale of the model config.
+    ``data_dirs`` replaces the run's data folders for fitting the tables (a run trained
+    on packed, downscaled copies should fit its tables on the original photos)."""
     run_dir = Path(run_dir)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
     config = TrainConfig.from_dict(state["config"])
@@ -54,7 +57,8 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search
     model = VQVAE(config.model)
     model.load_state_dict(state["model"])
     model = _round_trip_half(model.eval())
-    train_files, val_files = split(list_images(config.data_dirs), config.val_every_nth)
+    fit_dirs = data_dirs or config.data_dirs
+    train_files, val_files = split(list_images(fit_dirs), config.val_every_nth)
     fit_files = train_files[:max_images] if max_images else train_files
     freqs, counts = fit_tables(model, fit_files)
     used = counts.sum(2) > 0
@@ -68,10 +72,14 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None, **search
             "steps": state["step"],
             "config": config.to_dict(),
             "entropy_tables_fitted_on": len(fit_files),
+            "entropy_tables_data": [str(d) for d in fit_dirs],
         },
         "codebook_codes_used_per_stage": used.sum((1, 2)).tolist(),
     }
     card["training"]["validation_log"] = validation_log(run_dir)
+    lineage = run_dir / "lineage.json"     # how the run started (hand-written, optional)
+    if lineage.exists():
+        card["training"]["lineage"] = json.loads(lineage.read_text())
     return save_weights(out_dir, model, freqs, card)
 
 
@@ -83,8 +91,10 @@ def main(argv=None):
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--search-mix", type=float, default=None)
     p.add_argument("--search-scale", type=float, default=None)
+    p.add_argument("--data-dirs", nargs="+", default=None,
+                   help="photos to fit the entropy tables on (default: the run's data_dirs)")
     a = p.parse_args(argv)
-    card = export(Path(a.run_dir), Path(a.out_dir), a.max_images,
+    card = export(Path(a.run_dir), Path(a.out_dir), a.max_images, a.data_dirs,
                   search_mix=a.search_mix, search_scale=a.search_scale)
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 

@@ -7,6 +7,7 @@
 #   start CONFIG   GPU speed + cross-device files (shipped weights), then start training
 #   wait           report progress for ~9 minutes
 #   collect        wait for the run to finish
+#   train CONFIG   one short run in the foreground (from the weights in weights/)
 # Needs: .whl/ (constriction) and .data/ (python -m aecodec.train.pack) carried along.
 set -u
 phase=$1
@@ -40,6 +41,9 @@ start)
   setsid nohup python3 -m aecodec.train "$2" $run --init-from weights \
       > /tmp/aec-train.log 2>&1 < /dev/null &
   limit=540 ;;
+train)
+  python3 -m aecodec.train "$2" $run --init-from weights > /tmp/aec-train.log 2>&1
+  limit=0 ;;
 wait) limit=560 ;;
 collect) limit=580 ;;
 esac
