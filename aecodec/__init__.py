@@ -19,7 +19,7 @@ __all__ = ["encode", "decode", "truncate", "Codec", "QUALITIES", "DEFAULT_QUALIT
            "FormatError", "InputError", "WeightsError", "register_pillow", "__version__"]
 __version__ = "0.1.0"
 
-QUALITIES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+QUALITIES: tuple[int, ...] = tuple(range(1, 12))
 DEFAULT_QUALITY = 6
 
 _default_codec = None

@@ -5,6 +5,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache, partial
 from pathlib import Path
 
 import click
@@ -103,35 +104,82 @@ def _plan(inputs: list[str], output: str | None, suffix: str, wanted: set[str],
     return pairs
 
 
-def _run_batch(pairs: list[tuple[str, str]], work, desc: str, skip_existing: bool = False) -> None:
-    """Run ``work(inp, out)`` for each pair; report failures, carry on, exit 1 if any.
+def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: bool,
+               weights: str | None, device: str, jobs: int) -> None:
+    """Run ``task(codec, inp, out)`` for each pair; report failures, carry on, exit 1 if any.
 
-    ``work`` returns (bytes read, bytes written, pixels) for the closing summary.
+    ``task`` returns (bytes read, bytes written, pixels) for the closing summary. With
+    ``jobs`` > 1 the files go to that many worker processes, each with its own model
+    (on a GPU they share it, and one worker's entropy coding overlaps another's
+    network work).
     """
     from tqdm import tqdm
-    failed = skipped = 0
-    bytes_in = bytes_out = pixels = done = 0
     many = len(pairs) > 1
-    for inp, out in tqdm(pairs, desc=desc, unit="file", disable=not many, file=sys.stderr, leave=False):
-        if skip_existing and out != "-" and Path(out).exists():
-            skipped += 1
-            continue
-        try:
-            if out != "-":
-                Path(out).parent.mkdir(parents=True, exist_ok=True)
-            n_in, n_out, n_px = work(inp, out)
-            bytes_in, bytes_out, pixels, done = bytes_in + n_in, bytes_out + n_out, pixels + n_px, done + 1
-        except EXPECTED_ERRORS as exc:
+    todo = [(i, o) for i, o in pairs if not (skip_existing and o != "-" and Path(o).exists())]
+    skipped = len(pairs) - len(todo)
+    for _, out in todo:
+        if out != "-":
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+    jobs = min(jobs, len(todo))
+    if jobs > 1:
+        _codec(weights, device)          # bad weights or device: one clear error, before any work
+        results = _parallel(todo, task, weights, device, jobs)
+    else:
+        codec = _codec(weights, device) if todo else None
+        results = (_attempt(task, codec, inp, out) for inp, out in todo)
+    failed = bytes_in = bytes_out = pixels = done = 0
+    for (inp, _), (counts, error) in zip(todo, tqdm(results, total=len(todo), desc=desc, unit="file",
+                                                     disable=not many, file=sys.stderr, leave=False)):
+        if error is not None:
             failed += 1
             if not many:
-                raise Failure(f"{inp}: {_one_line(exc)}") from None
-            click.echo(f"aecodec: error: {inp}: {_one_line(exc)}", err=True)
+                raise Failure(f"{inp}: {error}")
+            click.echo(f"aecodec: error: {inp}: {error}", err=True)
+            continue
+        bytes_in, bytes_out, pixels, done = (bytes_in + counts[0], bytes_out + counts[1],
+                                             pixels + counts[2], done + 1)
     if many:
         bpp = f", mean {8 * bytes_out / pixels:.3f} bpp out" if desc == "compressing" and pixels else ""
         click.echo(f"{done} files done, {skipped} skipped, {failed} failed; {bytes_in} bytes in, "
                    f"{bytes_out} bytes out{bpp}", err=True)
     if failed:
         raise Failure(f"{failed} of {len(pairs)} files failed")
+
+
+def _attempt(task, codec, inp: str, out: str):
+    """(counts, None) or (None, one-line error): errors travel back from worker processes as text."""
+    try:
+        return task(codec, inp, out), None
+    except EXPECTED_ERRORS as exc:
+        return None, _one_line(exc)
+
+
+@lru_cache(maxsize=None)
+def _worker_codec(weights: str | None, device: str, threads: int):
+    """One model per worker process, loaded on its first file."""
+    import torch
+    torch.set_num_threads(threads)
+    return _codec(weights, device)
+
+
+def _in_worker(task, weights, device, threads, inp, out):
+    try:
+        codec = _worker_codec(weights, device, threads)
+    except Failure as exc:
+        return None, exc.message
+    return _attempt(task, codec, inp, out)
+
+
+def _parallel(todo, task, weights, device, jobs: int):
+    """Results in input order, from ``jobs`` spawned worker processes (spawn, not fork:
+    a forked copy of a process that already ran torch's thread pools can hang)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_in_worker, task, weights, device, threads, inp, out) for inp, out in todo]
+        for f in futures:
+            yield f.result()
 
 
 def _parse_size(text: str) -> int:
@@ -172,6 +220,8 @@ def _batch_options(f):
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
         click.option("--weights", default=None, help="A weights folder (default: the shipped model)."),
         click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                     help="Worker processes for many files [default: one per two cores]."),
     ]):
         f = option(f)
     return f
@@ -187,28 +237,38 @@ def _batch_options(f):
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Budget in bits per pixel, likewise.")
 @_batch_options
-def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, device, weights, force):
+def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, device, weights, force,
+             jobs):
     """Compress IMAGES (files or folders) to .aec files, next to each input unless -o is given."""
     budget = _parse_size(max_bytes) if max_bytes is not None else None
     if budget is not None and bpp is not None:
         raise Failure("give --max-bytes or --bpp, not both")
     pairs = _plan(list(images), output, ".aec", IMAGE_SUFFIXES, recursive)
-    codec = _codec(weights, device)
+    task = partial(_compress_file, quality=quality, budget=budget, bpp=bpp, force=force)
+    _run_batch(pairs, task, "compressing", skip_existing, weights, device, _jobs(jobs, pairs))
 
-    def work(inp, out):
-        if inp == "-":
-            import io
-            from PIL import Image
-            raw = _read("-")
-            size_in, source = len(raw), Image.open(io.BytesIO(raw))
-        else:
-            size_in, source = (Path(inp).stat().st_size if Path(inp).is_file() else 0), inp
-        data = codec.encode(source, quality, max_bytes=budget, bpp=bpp)
-        _write(out, data, force)
-        header = parse(data)
-        return size_in, len(data), header.width * header.height
 
-    _run_batch(pairs, work, "compressing", skip_existing)
+def _compress_file(codec, inp: str, out: str, *, quality, budget, bpp, force):
+    if inp == "-":
+        import io
+        from PIL import Image
+        raw = _read("-")
+        size_in, source = len(raw), Image.open(io.BytesIO(raw))
+    else:
+        size_in, source = (Path(inp).stat().st_size if Path(inp).is_file() else 0), inp
+    data = codec.encode(source, quality, max_bytes=budget, bpp=bpp)
+    _write(out, data, force)
+    header = parse(data)
+    return size_in, len(data), header.width * header.height
+
+
+def _jobs(jobs: int | None, pairs) -> int:
+    """Default: one worker per two cores for batches (each also uses two torch threads)."""
+    if any("-" in pair for pair in pairs):
+        return 1
+    if jobs is None:
+        jobs = max(1, (os.cpu_count() or 1) // 2)
+    return jobs
 
 
 @main.command()
@@ -216,21 +276,21 @@ def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, 
 @click.option("--format", "fmt", default="png", show_default=True,
               help="Image format of the output (by Pillow's name, e.g. png, tiff, webp).")
 @_batch_options
-def decompress(files, fmt, output, recursive, skip_existing, device, weights, force):
+def decompress(files, fmt, output, recursive, skip_existing, device, weights, force, jobs):
     """Decompress .aec FILES (or folders of them) to images, PNG next to each input by default."""
-    import io
     pairs = _plan(list(files), output, "." + fmt.lower(), {".aec"}, recursive)
-    codec = _codec(weights, device)
+    task = partial(_decompress_file, fmt=fmt, force=force)
+    _run_batch(pairs, task, "decompressing", skip_existing, weights, device, _jobs(jobs, pairs))
 
-    def work(inp, out):
-        raw = _read(inp)
-        image = codec.decode(raw)
-        buf = io.BytesIO()
-        image.save(buf, format=fmt.upper())
-        _write(out, buf.getvalue(), force)
-        return len(raw), buf.tell(), image.width * image.height
 
-    _run_batch(pairs, work, "decompressing", skip_existing)
+def _decompress_file(codec, inp: str, out: str, *, fmt: str, force: bool):
+    import io
+    raw = _read(inp)
+    image = codec.decode(raw)
+    buf = io.BytesIO()
+    image.save(buf, format=fmt.upper())
+    _write(out, buf.getvalue(), force)
+    return len(raw), buf.tell(), image.width * image.height
 
 
 @main.command()

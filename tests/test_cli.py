@@ -117,3 +117,23 @@ def test_folders_recursive_skip_existing_and_summary(tmp_path, photo_crop):
     assert Image.open(tmp_path / "back" / "sub" / "b.png").size == (40, 32)
     r = run("compress", src, "-o", out)          # without --recursive: only the top level
     assert r.exit_code == 1 and "--force" in r.output
+
+
+def test_parallel_jobs_give_the_same_files_and_report_failures(tmp_path, photo_crop):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(np.roll(photo_crop, 7 * i, axis=1)).save(src / f"p{i}.png")
+    (src / "bad.png").write_bytes(b"not an image")
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    r1 = run("compress", src, "-o", serial, "-q", "3", "--jobs", "1")
+    r2 = run("compress", src, "-o", parallel, "-q", "3", "--jobs", "2")
+    for r in (r1, r2):
+        assert r.exit_code == 1 and "bad.png" in r.output and "1 of 4 files failed" in r.output
+        assert "3 files done" in r.output
+    for i in range(3):
+        assert (serial / f"p{i}.aec").read_bytes() == (parallel / f"p{i}.aec").read_bytes()
+    assert not (parallel / "bad.aec").exists()
+    r = run("decompress", parallel, "-o", tmp_path / "back", "--jobs", "2")
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "back").glob("*.png"))) == 3

@@ -1,5 +1,6 @@
 """Weights: sha256 pinned by the model card, clear errors otherwise."""
 import json
+from pathlib import Path
 import shutil
 
 import pytest
@@ -46,3 +47,11 @@ def test_missing_weights(weights_copy, tmp_path):
         load_weights(weights_copy)
     with pytest.raises(WeightsError, match="no model card"):
         load_weights(tmp_path / "empty")
+
+
+def test_a_file_from_an_older_model_gets_a_clear_error():
+    """Written by the 8-stage model cb289bc174396552, which the shipped weights replaced."""
+    import aecodec
+    data = (Path(__file__).parent / "data" / "model-cb289bc174396552.aec").read_bytes()
+    with pytest.raises(aecodec.FormatError, match="written by model cb289bc174396552"):
+        aecodec.decode(data)

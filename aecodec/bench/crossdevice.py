@@ -19,8 +19,9 @@ from PIL import Image
 from ..codec import Codec
 
 
-def write(out: Path, images: list[Path], device: str, quality: int | None) -> None:
-    codec = Codec(device=device)
+def write(out: Path, images: list[Path], device: str, quality: int | None,
+          weights: str | None = None) -> None:
+    codec = Codec(weights, device=device)
     out.mkdir(parents=True, exist_ok=True)
     for src in images:
         data = codec.encode(src, quality)
@@ -29,8 +30,8 @@ def write(out: Path, images: list[Path], device: str, quality: int | None) -> No
         print(f"{src.name}: {len(data)} bytes written on {codec.device}")
 
 
-def check(folder: Path) -> list[dict]:
-    codec = Codec(device="cpu")
+def check(folder: Path, weights: str | None = None) -> list[dict]:
+    codec = Codec(weights, device="cpu")
     rows = []
     for f in sorted(folder.glob("*.aec")):
         here = np.asarray(codec.decode(f.read_bytes()), dtype=np.int16)
@@ -52,11 +53,13 @@ def main(argv=None) -> None:
     w.add_argument("--quality", type=int, default=None)
     c = sub.add_parser("check")
     c.add_argument("folder", type=Path)
+    for p in (w, c):
+        p.add_argument("--weights", default=None, help="weights folder (default: the shipped model)")
     a = ap.parse_args(argv)
     if a.cmd == "write":
-        write(a.out, a.images, a.device, a.quality)
+        write(a.out, a.images, a.device, a.quality, a.weights)
     else:
-        check(a.folder)
+        check(a.folder, a.weights)
 
 
 if __name__ == "__main__":
