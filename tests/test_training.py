@@ -53,3 +53,47 @@ def test_fewer_stages_only():
 def test_public_qualities_match_the_shipped_model():
     assert aecodec.QUALITIES == Codec(device="cpu").qualities
     assert aecodec.DEFAULT_QUALITY in aecodec.QUALITIES
+
+
+def _ddp_rank(rank: int, world: int, port: int, config_path: str, run_dir: str, out_dir: str):
+    import os
+    from pathlib import Path
+    import torch.distributed as dist
+    from aecodec.train.config import TrainConfig
+    from aecodec.train.loop import Trainer
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    trainer = Trainer(TrainConfig.load(config_path), Path(run_dir))
+    trainer.train(max_steps=3)
+    torch.save(trainer.model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_data_parallel_ranks_stay_identical(tmp_path):
+    """Two gloo ranks on the CPU: after data-dependent initialisation and a few steps,
+    every parameter and codebook must be the same on both (else DDP silently drifts)."""
+    import json
+    import socket
+    import numpy as np
+    import torch.multiprocessing as mp
+    from PIL import Image
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        base = np.linspace(0, 255, 64)[None, :, None] * rng.uniform(0.3, 1, 3)
+        Image.fromarray((base + rng.normal(0, 20, (64, 64, 3))).clip(0, 255).astype(np.uint8)).save(
+            data / f"{i}.png")
+    config = {"model": {"hidden": 16, "stages": 3}, "data_dirs": [str(data)], "val_every_nth": 6,
+              "steps": 3, "batch_size": 2, "crop": 32, "checkpoint_every": 100, "validate_every": 100}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_rank, args=(2, port, str(tmp_path / "config.json"), str(tmp_path / "run"), str(tmp_path)),
+             nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different

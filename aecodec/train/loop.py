@@ -102,6 +102,7 @@ class Trainer:
                 crops = torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device)
                 q.init_codebooks(self.model.encoder(crops), start=old_stages)
                 self.model.train()
+        self._sync_from_rank0()
         self.codebooks_ready = True
         self.warmup_steps = self.config.warmup_steps   # fresh Adam moments: ramp the step size
 
@@ -157,6 +158,15 @@ class Trainer:
         self.model.init_from_data(torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device))
         self.model.train()
         self.codebooks_ready = True
+        self._sync_from_rank0()
+
+    @torch.no_grad()
+    def _sync_from_rank0(self) -> None:
+        """Data-dependent initialisation sees each rank's own crops: make rank 0's the
+        one every rank starts from (DDP only broadcasts parameters when it is built)."""
+        if self.world > 1:
+            for t in self.model.state_dict().values():
+                dist.broadcast(t, 0)
 
     @torch.no_grad()
     def validate(self) -> dict:
