@@ -97,3 +97,19 @@ def test_data_parallel_ranks_stay_identical(tmp_path):
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, different
+
+
+def test_learning_rate_ramps_after_a_restart_and_follows_the_clock_when_budgeted():
+    from types import SimpleNamespace
+    from aecodec.train.config import TrainConfig
+    from aecodec.train.loop import Trainer
+    config = TrainConfig(lr=1.0, warmup_steps=4, steps=1000, decay_steps=500, minutes=10.0,
+                         lr_final_fraction=0.0)
+    t = SimpleNamespace(config=config, warmup_end=14, elapsed=0.0)    # restarted at step 10
+    assert [Trainer.lr_at(t, s) for s in (10, 11, 12, 13, 14)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    t.elapsed = 4 * 60                  # before the decay share (last half) of the 10 minutes
+    assert Trainer.lr_at(t, 900) == 1.0  # steps do not matter in a time-budgeted run
+    t.elapsed = 7.5 * 60                # half-way through the decay
+    assert abs(Trainer.lr_at(t, 20) - 0.5) < 1e-9
+    t.elapsed = 10 * 60
+    assert abs(Trainer.lr_at(t, 20)) < 1e-9

@@ -74,7 +74,7 @@ class Trainer:
         self.step = 0
         self.codebooks_ready = False
         self.weights_ready = False
-        self.warmup_steps = 0
+        self.warmup_end = 0              # the LR ramps up until this step (fresh Adam moments)
         self.elapsed = 0.0               # training seconds so far (for time-budgeted runs)
         self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
         files = list_images(config.data_dirs)
@@ -99,12 +99,11 @@ class Trainer:
             q.ema_sum.copy_(q.codebooks * q.ema_count[..., None])
             if old_stages < q.stages:
                 self.model.eval()
-                crops = torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device)
-                q.init_codebooks(self.model.encoder(crops), start=old_stages)
+                q.init_codebooks(self.model.encoder(self._init_crops()), start=old_stages)
                 self.model.train()
         self._sync_from_rank0()
         self.codebooks_ready = True
-        self.warmup_steps = self.config.warmup_steps   # fresh Adam moments: ramp the step size
+        self.warmup_end = self.config.warmup_steps
 
     def _resume(self, state: dict) -> None:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
@@ -117,11 +116,11 @@ class Trainer:
             if "optimizer" in state:   # model-only checkpoints (carried from a GPU) restart Adam
                 self.opt.load_state_dict(state["optimizer"])
             else:
-                self.warmup_steps = state["step"] + self.config.warmup_steps
+                self.warmup_end = state["step"] + self.config.warmup_steps
         self.step = state["step"]
         self.elapsed = state.get("elapsed", 0.0)
         self.codebooks_ready = state["codebooks_ready"]
-        self.sampler.rng = np.random.default_rng(state["seed_offset"] + self.step)
+        self.sampler.rng = np.random.default_rng([state["seed_offset"], self.rank, self.step])
         torch.manual_seed(state["seed_offset"] + self.step)
         print(f"resumed from step {self.step}", flush=True)
 
@@ -135,9 +134,8 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         c = self.config
-        if step < self.warmup_steps:
-            ramp = self.config.warmup_steps
-            return c.lr * min(1.0, (step + 1 - (self.warmup_steps - ramp)) / ramp)
+        if step < self.warmup_end:
+            return c.lr * (1 - (self.warmup_end - step - 1) / c.warmup_steps)
         decay_share = min(1.0, c.decay_steps / c.steps)
         progress = self.elapsed / (c.minutes * 60) if c.minutes > 0 else step / c.steps
         if progress < 1 - decay_share:
@@ -155,10 +153,14 @@ class Trainer:
     @torch.no_grad()
     def _init_codebooks(self) -> None:
         self.model.eval()
-        self.model.init_from_data(torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device))
+        self.model.init_from_data(self._init_crops())
         self.model.train()
         self.codebooks_ready = True
         self._sync_from_rank0()
+
+    def _init_crops(self) -> torch.Tensor:
+        """256 crops for data-dependent initialisation (PCA, k-means)."""
+        return torch.cat([self.sampler.batch(32) for _ in range(8)]).to(self.device)
 
     @torch.no_grad()
     def _sync_from_rank0(self) -> None:
