@@ -122,7 +122,7 @@ def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: boo
             Path(out).parent.mkdir(parents=True, exist_ok=True)
     jobs = min(jobs, len(todo))
     if jobs > 1:
-        _codec(weights, device)          # bad weights or device: one clear error, before any work
+        _check_codec_args(weights, device)   # one clear error before any worker starts
         results = _parallel(todo, task, weights, device, jobs)
     else:
         codec = _codec(weights, device) if todo else None
@@ -144,6 +144,17 @@ def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: boo
                    f"{bytes_out} bytes out{bpp}", err=True)
     if failed:
         raise Failure(f"{failed} of {len(pairs)} files failed")
+
+
+def _check_codec_args(weights: str | None, device: str) -> None:
+    """What loading a Codec would refuse (weights, device), without building a model here."""
+    from .codec import resolve_device
+    from .weights import load_weights
+    try:
+        load_weights(weights)
+        resolve_device(device)
+    except EXPECTED_ERRORS as exc:
+        raise Failure(_one_line(exc)) from None
 
 
 def _attempt(task, codec, inp: str, out: str):

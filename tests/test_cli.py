@@ -137,3 +137,13 @@ def test_parallel_jobs_give_the_same_files_and_report_failures(tmp_path, photo_c
     r = run("decompress", parallel, "-o", tmp_path / "back", "--jobs", "2")
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "back").glob("*.png"))) == 3
+
+
+def test_parallel_jobs_refuse_bad_weights_once_before_starting(tmp_path, photo_png):
+    other = tmp_path / "second.png"
+    other.write_bytes(photo_png.read_bytes())
+    r = run("compress", photo_png, other, "-o", tmp_path / "out", "--jobs", "2",
+            "--weights", tmp_path / "no-such-weights")
+    assert r.exit_code == 1
+    assert r.output.count("aecodec: error:") == 1
+    assert not (tmp_path / "out" / "second.aec").exists()
