@@ -4,13 +4,16 @@
     data = aecodec.encode("photo.png", quality=aecodec.DEFAULT_QUALITY)
     image = aecodec.decode(data)           # a PIL image
 
-Importing registers nothing; call ``aecodec.register_pillow()`` (or import
-``aecodec.pillow_plugin``) to let Pillow open and save .aec files.
+Importing registers the .aec format with Pillow (open, save, extension, MIME), so
+``Image.open("x.aec")`` and ``img.save("x.aec")`` work after ``import aecodec``. That
+is the one thing importing does: it adds four entries to Pillow's format tables and
+loads no model (the weights load on the first encode or decode).
 """
 from __future__ import annotations
 
 import threading
 
+from . import pillow_plugin
 from .format import FormatError
 from .imageio import InputError
 from .weights import WeightsError
@@ -18,6 +21,8 @@ from .weights import WeightsError
 __all__ = ["encode", "decode", "truncate", "Codec", "QUALITIES", "DEFAULT_QUALITY",
            "FormatError", "InputError", "WeightsError", "register_pillow", "__version__"]
 __version__ = "0.1.0"
+
+pillow_plugin.register()
 
 QUALITIES: tuple[int, ...] = tuple(range(1, 12))
 DEFAULT_QUALITY = 6
@@ -68,6 +73,6 @@ def truncate(data: bytes, max_bytes: int) -> bytes:
 
 
 def register_pillow() -> None:
-    """Register the .aec format with Pillow (open, save, extension, MIME type)."""
-    from . import pillow_plugin
+    """Register the .aec format with Pillow again (``import aecodec`` already did; this
+    is for code that reset Pillow's registry). Idempotent."""
     pillow_plugin.register()

@@ -105,13 +105,15 @@ def _plan(inputs: list[str], output: str | None, suffix: str, wanted: set[str],
 
 
 def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: bool,
-               weights: str | None, device: str, jobs: int) -> None:
-    """Run ``task(codec, inp, out)`` for each pair; report failures, carry on, exit 1 if any.
+               weights: str | None, device: str, jobs: int, batch: int | None) -> None:
+    """Run ``task(codec, group)`` on groups of ``batch`` pairs; report failures per file,
+    carry on, exit 1 if any.
 
-    ``task`` returns (bytes read, bytes written, pixels) for the closing summary. With
-    ``jobs`` > 1 the files go to that many worker processes, each with its own model
-    (on a GPU they share it, and one worker's entropy coding overlaps another's
-    network work).
+    ``task`` returns, per pair, ((bytes read, bytes written, pixels), None) or (None,
+    one-line error). The networks see a whole group at once (batching pays on a GPU,
+    hence the default of 8 there and 1 on a CPU). With ``jobs`` > 1 the groups go to
+    that many worker processes, each with its own model (on a GPU they share it, and
+    one worker's entropy coding overlaps another's network work).
     """
     from tqdm import tqdm
     many = len(pairs) > 1
@@ -120,13 +122,15 @@ def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: boo
     for _, out in todo:
         if out != "-":
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-    jobs = min(jobs, len(todo))
+    batch = batch or _default_batch(device)
+    groups = [todo[i:i + batch] for i in range(0, len(todo), batch)]
+    jobs = min(jobs, len(groups))
     if jobs > 1:
         _check_codec_args(weights, device)   # one clear error before any worker starts
-        results = _parallel(todo, task, weights, device, jobs)
+        results = _parallel(groups, task, weights, device, jobs)
     else:
         codec = _codec(weights, device) if todo else None
-        results = (_attempt(task, codec, inp, out) for inp, out in todo)
+        results = (r for group in groups for r in task(codec, group))
     failed = bytes_in = bytes_out = pixels = done = 0
     for (inp, _), (counts, error) in zip(todo, tqdm(results, total=len(todo), desc=desc, unit="file",
                                                      disable=not many, file=sys.stderr, leave=False)):
@@ -157,12 +161,39 @@ def _check_codec_args(weights: str | None, device: str) -> None:
         raise Failure(_one_line(exc)) from None
 
 
-def _attempt(task, codec, inp: str, out: str):
-    """(counts, None) or (None, one-line error): errors travel back from worker processes as text."""
+def _default_batch(device: str) -> int:
+    from .codec import resolve_device
     try:
-        return task(codec, inp, out), None
+        return 8 if resolve_device(device).type == "cuda" else 1
+    except RuntimeError:
+        return 1                              # the codec will say why the device is wrong
+
+
+def _attempt(work, *args):
+    """(result, None) or (None, one-line error): errors travel back from worker processes as text."""
+    try:
+        return work(*args), None
     except EXPECTED_ERRORS as exc:
         return None, _one_line(exc)
+
+
+def _per_file(group, prepare, networks, finish):
+    """Results for a group of (input, output) pairs: ``prepare`` each input alone (->
+    item, bytes read), run ``networks`` on all prepared items at once, then ``finish``
+    each. A failure in the batched step is retried file by file, so it is reported
+    against the file that caused it."""
+    prepared = [_attempt(prepare, inp) for inp, _ in group]
+    ready = [k for k, (_, error) in enumerate(prepared) if error is None]
+    made, error = _attempt(networks, [prepared[k][0][0] for k in ready])
+    if error is None:
+        made = [(m, None) for m in made]
+    else:
+        made = [_attempt(lambda item: networks([item])[0], prepared[k][0][0]) for k in ready]
+    results = list(prepared)
+    for k, (m, error) in zip(ready, made):
+        results[k] = (None, error) if error is not None else \
+            _attempt(finish, m, group[k][1], prepared[k][0][1])
+    return results
 
 
 @lru_cache(maxsize=None)
@@ -173,24 +204,24 @@ def _worker_codec(weights: str | None, device: str, threads: int):
     return _codec(weights, device)
 
 
-def _in_worker(task, weights, device, threads, inp, out):
+def _in_worker(task, weights, device, threads, group):
     try:
         codec = _worker_codec(weights, device, threads)
     except Failure as exc:
-        return None, exc.message
-    return _attempt(task, codec, inp, out)
+        return [(None, exc.message)] * len(group)
+    return task(codec, group)
 
 
-def _parallel(todo, task, weights, device, jobs: int):
-    """Results in input order, from ``jobs`` spawned worker processes (spawn, not fork:
-    a forked copy of a process that already ran torch's thread pools can hang)."""
+def _parallel(groups, task, weights, device, jobs: int):
+    """Per-file results in input order, from ``jobs`` spawned worker processes (spawn,
+    not fork: a forked copy of a process that already ran torch's thread pools can hang)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_in_worker, task, weights, device, threads, inp, out) for inp, out in todo]
+        futures = [pool.submit(_in_worker, task, weights, device, threads, group) for group in groups]
         for f in futures:
-            yield f.result()
+            yield from f.result()
 
 
 def _parse_size(text: str) -> int:
@@ -233,6 +264,9 @@ def _batch_options(f):
         click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
                      help="Worker processes for many files [default: one per two cores]."),
+        click.option("--batch", type=click.IntRange(min=1), default=None,
+                     help="Images of one size through the networks at once "
+                          "[default: 8 on a GPU, 1 on a CPU]."),
     ]):
         f = option(f)
     return f
@@ -249,28 +283,32 @@ def _batch_options(f):
               help="Budget in bits per pixel, likewise.")
 @_batch_options
 def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, device, weights, force,
-             jobs):
+             jobs, batch):
     """Compress IMAGES (files or folders) to .aec files, next to each input unless -o is given."""
     budget = _parse_size(max_bytes) if max_bytes is not None else None
     if budget is not None and bpp is not None:
         raise Failure("give --max-bytes or --bpp, not both")
     pairs = _plan(list(images), output, ".aec", IMAGE_SUFFIXES, recursive)
-    task = partial(_compress_file, quality=quality, budget=budget, bpp=bpp, force=force)
-    _run_batch(pairs, task, "compressing", skip_existing, weights, device, _jobs(jobs, pairs))
+    task = partial(_compress_files, quality=quality, budget=budget, bpp=bpp, force=force)
+    _run_batch(pairs, task, "compressing", skip_existing, weights, device, _jobs(jobs, pairs), batch)
 
 
-def _compress_file(codec, inp: str, out: str, *, quality, budget, bpp, force):
-    if inp == "-":
-        import io
-        from PIL import Image
-        raw = _read("-")
-        size_in, source = len(raw), Image.open(io.BytesIO(raw))
-    else:
-        size_in, source = (Path(inp).stat().st_size if Path(inp).is_file() else 0), inp
-    data = codec.encode(source, quality, max_bytes=budget, bpp=bpp)
-    _write(out, data, force)
-    header = parse(data)
-    return size_in, len(data), header.width * header.height
+def _compress_files(codec, group, *, quality, budget, bpp, force):
+    def prepare(inp):
+        if inp == "-":
+            import io
+            from PIL import Image
+            raw = _read("-")
+            return codec.load(Image.open(io.BytesIO(raw))), len(raw)
+        return codec.load(inp), Path(inp).stat().st_size
+
+    def finish(data, out, size_in):
+        _write(out, data, force)
+        header = parse(data)
+        return size_in, len(data), header.width * header.height
+
+    networks = partial(codec.encode_many, quality=quality, max_bytes=budget, bpp=bpp, batch=len(group))
+    return _per_file(group, prepare, networks, finish)
 
 
 def _jobs(jobs: int | None, pairs) -> int:
@@ -287,21 +325,27 @@ def _jobs(jobs: int | None, pairs) -> int:
 @click.option("--format", "fmt", default="png", show_default=True,
               help="Image format of the output (by Pillow's name, e.g. png, tiff, webp).")
 @_batch_options
-def decompress(files, fmt, output, recursive, skip_existing, device, weights, force, jobs):
+def decompress(files, fmt, output, recursive, skip_existing, device, weights, force, jobs, batch):
     """Decompress .aec FILES (or folders of them) to images, PNG next to each input by default."""
     pairs = _plan(list(files), output, "." + fmt.lower(), {".aec"}, recursive)
-    task = partial(_decompress_file, fmt=fmt, force=force)
-    _run_batch(pairs, task, "decompressing", skip_existing, weights, device, _jobs(jobs, pairs))
+    task = partial(_decompress_files, fmt=fmt, force=force)
+    _run_batch(pairs, task, "decompressing", skip_existing, weights, device, _jobs(jobs, pairs), batch)
 
 
-def _decompress_file(codec, inp: str, out: str, *, fmt: str, force: bool):
-    import io
-    raw = _read(inp)
-    image = codec.decode(raw)
-    buf = io.BytesIO()
-    image.save(buf, format=fmt.upper())
-    _write(out, buf.getvalue(), force)
-    return len(raw), buf.tell(), image.width * image.height
+def _decompress_files(codec, group, *, fmt: str, force: bool):
+    def prepare(inp):
+        raw = _read(inp)
+        codec.parse(raw)                 # a bad header fails here, alone
+        return raw, len(raw)
+
+    def finish(image, out, size_in):
+        import io
+        buf = io.BytesIO()
+        image.save(buf, format=fmt.upper())
+        _write(out, buf.getvalue(), force)
+        return size_in, buf.tell(), image.width * image.height
+
+    return _per_file(group, prepare, partial(codec.decode_many, batch=len(group)), finish)
 
 
 @main.command()

@@ -84,6 +84,8 @@ def from_pil(im: Image.Image) -> Pixels:
 
 def load(image) -> Pixels:
     """Accept a PIL image, a numpy array, or a path to any image Pillow reads."""
+    if isinstance(image, Pixels):
+        return image
     if isinstance(image, Image.Image):
         return from_pil(image)
     if isinstance(image, np.ndarray):

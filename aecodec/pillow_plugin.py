@@ -1,8 +1,7 @@
 """Pillow plugin: Image.open / Image.save for .aec.
 
-Registration is explicit, as with pillow-heif: ``aecodec.register_pillow()``, or
-importing this module (``import aecodec.pillow_plugin``), as with Pillow's own
-optional plugins. ``import aecodec`` alone does not touch Pillow's registry.
+``import aecodec`` registers it (the package's __init__ calls ``register``);
+``aecodec.register_pillow()`` registers it again after Pillow's tables were reset.
 
     Image.open("photo.aec"); img.save("photo.aec", quality=6)
 
@@ -57,6 +56,3 @@ def register() -> None:
     Image.register_save(FORMAT, _save)
     Image.register_extension(FORMAT, ".aec")
     Image.register_mime(FORMAT, "image/x-aec")
-
-
-register()

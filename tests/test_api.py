@@ -119,8 +119,30 @@ def test_cuda_without_gpu_is_a_clear_error():
         aecodec.Codec(device="cuda")
 
 
+def test_pillow_works_after_a_plain_import(tmp_path, photo_crop):
+    """In a fresh interpreter: no call other than ``import aecodec``."""
+    import subprocess
+    import sys
+    np.save(tmp_path / "crop.npy", photo_crop)
+    script = f"""
+import io, numpy as np
+from PIL import Image
+import aecodec
+crop = np.load({str(tmp_path / 'crop.npy')!r})
+Image.fromarray(crop).save({str(tmp_path / 'a.aec')!r}, quality=3)
+buf = io.BytesIO()
+Image.fromarray(crop).save(buf, format="AEC")
+im = Image.open({str(tmp_path / 'a.aec')!r})
+print(im.format, im.size, im.info["quality"], Image.MIME["AEC"], buf.getvalue()[:4] == b"\\x89AEC")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["AEC", "(96,", "64)", "3", "image/x-aec", "True"]
+    assert aecodec.decode((tmp_path / "a.aec").read_bytes()).size == (96, 64)
+
+
 def test_pillow_plugin(tmp_path, photo_crop):
-    aecodec.register_pillow()
+    aecodec.register_pillow()          # idempotent
     path = tmp_path / "x.aec"
     Image.fromarray(photo_crop).save(path, quality=4)
     im = Image.open(path)
@@ -132,10 +154,20 @@ def test_pillow_plugin(tmp_path, photo_crop):
     png = io.BytesIO()
     Image.fromarray(photo_crop).save(png, format="PNG")
     assert Image.open(io.BytesIO(png.getvalue())).format == "PNG"
+    # Our magic but a broken header: the opener answers SyntaxError, as Pillow expects,
+    # and Image.open reports an unidentified image.
+    from aecodec.pillow_plugin import AecImageFile
+    broken = buf.getvalue()[:9]
+    with pytest.raises(SyntaxError, match="not a valid .aec file"):
+        AecImageFile(io.BytesIO(broken))
+    with pytest.raises(Image.UnidentifiedImageError):
+        Image.open(io.BytesIO(broken))
 
 
 def test_size_budgets_use_the_progressive_stream(codec, photo_crop):
-    full = codec.encode(photo_crop, 8)
+    # A budget keeps a prefix of the all-stage file (whose early stages the codeword
+    # search chose with all stages in view, so a direct lower-quality file differs).
+    full = codec.encode(photo_crop, max(codec.qualities))
     for budget in (len(full) // 3, len(full) // 2, len(full)):
         data = codec.encode(photo_crop, max_bytes=budget)
         assert len(data) <= budget
@@ -177,3 +209,15 @@ def test_module_level_budget_uses_every_stage(photo_crop):
     full = aecodec.encode(photo_crop, max(aecodec.QUALITIES))
     assert aecodec.encode(photo_crop, max_bytes=len(full)) == full
     assert aecodec.encode(photo_crop) == aecodec.encode(photo_crop, aecodec.DEFAULT_QUALITY)
+
+
+def test_batched_networks_give_the_files_one_at_a_time_gives(codec, photo_crop):
+    crops = [photo_crop, np.roll(photo_crop, 9, axis=1), photo_crop[:48, :80], np.flipud(photo_crop).copy()]
+    files = codec.encode_many(crops, 5, batch=3)
+    assert files == [codec.encode(c, 5) for c in crops]
+    together = codec.decode_pixels_many(files, batch=3)
+    for data, px in zip(files, together):
+        alone = codec.decode_pixels(data).rgb.astype(int)
+        assert np.abs(px.rgb.astype(int) - alone).max() <= 1     # last-bit rounding of batched convs
+    with pytest.raises(ValueError, match="batch"):
+        codec.encode_many(crops, 5, batch=0)

@@ -147,3 +147,29 @@ def test_parallel_jobs_refuse_bad_weights_once_before_starting(tmp_path, photo_p
     assert r.exit_code == 1
     assert r.output.count("aecodec: error:") == 1
     assert not (tmp_path / "out" / "second.aec").exists()
+
+
+def test_batches_give_the_same_files_and_blame_the_right_file(tmp_path, photo_crop):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(np.roll(photo_crop, 5 * i, axis=0)).save(src / f"p{i}.png")
+    Image.fromarray(photo_crop[:48, :80]).save(src / "q.png")      # another size, same batch
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (192, 288, 3), dtype=np.uint8)).save(src / "noise.png")
+    (src / "bad.png").write_bytes(b"not an image")
+    one, many = tmp_path / "one", tmp_path / "many"
+    budget = ["--max-bytes", "400"]                # noise cannot fit even one stage
+    r1 = run("compress", src, "-o", one, "-q", "4", "--batch", "1", *budget)
+    r2 = run("compress", src, "-o", many, "-q", "4", "--batch", "6", *budget)
+    for r in (r1, r2):
+        assert r.exit_code == 1 and "2 of 6 files failed" in r.output, r.output
+        assert "bad.png" in r.output and "noise.png" in r.output and "4 files done" in r.output
+    for name in ("p0", "p1", "p2", "q"):
+        assert (one / f"{name}.aec").read_bytes() == (many / f"{name}.aec").read_bytes()
+    (many / "broken.aec").write_bytes((many / "p0.aec").read_bytes()[:-9])
+    r = run("decompress", many, "-o", tmp_path / "back", "--batch", "5")
+    assert r.exit_code == 1 and "broken.aec" in r.output and "4 files done" in r.output, r.output
+    a = np.asarray(Image.open(tmp_path / "back" / "p1.png")).astype(int)
+    run("decompress", many / "p1.aec", "-o", tmp_path / "p1-alone.png")
+    b = np.asarray(Image.open(tmp_path / "p1-alone.png")).astype(int)
+    assert np.abs(a - b).max() <= 1                # batched convolutions may round differently

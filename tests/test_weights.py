@@ -55,3 +55,13 @@ def test_a_file_from_an_older_model_gets_a_clear_error():
     data = (Path(__file__).parent / "data" / "model-cb289bc174396552.aec").read_bytes()
     with pytest.raises(aecodec.FormatError, match="written by model cb289bc174396552"):
         aecodec.decode(data)
+
+
+@pytest.mark.parametrize("key,value", [("search_beam", 0), ("search_beam", 1.5), ("search_scale", 0)])
+def test_bad_search_settings_in_the_card(weights_copy, key, value):
+    card_path = weights_copy / "model.json"
+    card = json.loads(card_path.read_text())
+    card["config"][key] = value
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match=key):
+        load_weights(weights_copy)

@@ -22,7 +22,7 @@ def _spans(n: int, tile: int):
 
 @torch.no_grad()
 def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int = 64) -> torch.Tensor:
-    """x [1, 3, H, W] (multiples of 16) -> latent [1, C, H/16, W/16]."""
+    """x [n, 3, H, W] (multiples of 16) -> latent [n, C, H/16, W/16]."""
     h, w = x.shape[2] // STRIDE, x.shape[3] // STRIDE
     if h <= tile and w <= tile:
         return encoder(x)
@@ -33,7 +33,7 @@ def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int = 64) -> torch.Te
             b0, b1 = max(0, j0 - HALO), min(w, j1 + HALO)
             y = encoder(x[:, :, a0 * STRIDE:a1 * STRIDE, b0 * STRIDE:b1 * STRIDE])
             if out is None:
-                out = y.new_empty(1, y.shape[1], h, w)
+                out = y.new_empty(x.shape[0], y.shape[1], h, w)
             out[:, :, i0:i1, j0:j1] = y[:, :, i0 - a0:i1 - a0, j0 - b0:j1 - b0]
     return out
 
@@ -41,19 +41,19 @@ def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int = 64) -> torch.Te
 @torch.no_grad()
 def decode_tiled(decoder: Callable, y: torch.Tensor, height: int, width: int,
                  tile: int = 64) -> np.ndarray:
-    """latent [1, C, h, w] -> uint8 RGB [height, width, 3], cropped to the image."""
+    """latents [n, C, h, w] -> uint8 RGB [n, height, width, 3], cropped to the image."""
     h, w = y.shape[2], y.shape[3]
-    out = np.empty((height, width, 3), dtype=np.uint8)
+    out = np.empty((y.shape[0], height, width, 3), dtype=np.uint8)
     for i0, i1 in _spans(h, tile):
         for j0, j1 in _spans(w, tile):
             a0, a1 = max(0, i0 - HALO), min(h, i1 + HALO)
             b0, b1 = max(0, j0 - HALO), min(w, j1 + HALO)
             x = decoder(y[:, :, a0:a1, b0:b1])
-            x = x[0, :, (i0 - a0) * STRIDE:(i1 - a0) * STRIDE, (j0 - b0) * STRIDE:(j1 - b0) * STRIDE]
+            x = x[:, :, (i0 - a0) * STRIDE:(i1 - a0) * STRIDE, (j0 - b0) * STRIDE:(j1 - b0) * STRIDE]
             r0, c0 = i0 * STRIDE, j0 * STRIDE
             r1, c1 = min(height, i1 * STRIDE), min(width, j1 * STRIDE)
             if r0 >= r1 or c0 >= c1:
                 continue
-            x = x[:, :r1 - r0, :c1 - c0]
-            out[r0:r1, c0:c1] = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            x = x[:, :, :r1 - r0, :c1 - c0]
+            out[:, r0:r1, c0:c1] = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return out

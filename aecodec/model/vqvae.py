@@ -24,9 +24,17 @@ class ModelConfig:
     bit_cost: float = 0.025      # squared block error (in [0, 1] units) per bit, stage 1
     bit_cost_decay: float = 0.64  # each later stage refines at a finer trade-off
     # Encoder-side codeword search only (decoding never depends on these): the uniform
-    # share mixed into the index prior, and a multiplier on the bit costs.
+    # share mixed into the index prior, a multiplier on the bit costs, and the number
+    # of partial paths the search keeps across stages.
     search_mix: float = 0.2
     search_scale: float = 1.0
+    search_beam: int = 1
+
+    def __post_init__(self):
+        if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) or self.search_beam < 1:
+            raise ValueError(f"search_beam must be a positive integer, not {self.search_beam!r}")
+        if not self.search_scale > 0:
+            raise ValueError(f"search_scale must be positive, not {self.search_scale!r}")
 
     @property
     def latent_channels(self) -> int:
@@ -54,6 +62,7 @@ class VQVAE(nn.Module):
                                            config.codes, config.bit_cost, config.bit_cost_decay)
         self.quantizer.search_mix = config.search_mix
         self.quantizer.search_scale = config.search_scale
+        self.quantizer.search_beam = config.search_beam
 
     stride = Encoder.stride
 

@@ -47,7 +47,8 @@ def validation_log(run_dir: Path) -> list[dict]:
 
 def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
            data_dirs: list[str] | None = None, **search) -> dict:
-    """``search`` may set the encoder-side search_mix / search_scale of the model config.
+    """``search`` may set the encoder-side search_mix / search_scale / search_beam of the
+    model config.
     ``data_dirs`` replaces the run's data folders for fitting the tables (a run trained
     on packed, downscaled copies should fit its tables on the original photos)."""
     run_dir = Path(run_dir)
@@ -91,11 +92,12 @@ def main(argv=None):
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--search-mix", type=float, default=None)
     p.add_argument("--search-scale", type=float, default=None)
+    p.add_argument("--search-beam", type=int, default=None)
     p.add_argument("--data-dirs", nargs="+", default=None,
                    help="photos to fit the entropy tables on (default: the run's data_dirs)")
     a = p.parse_args(argv)
     card = export(Path(a.run_dir), Path(a.out_dir), a.max_images, a.data_dirs,
-                  search_mix=a.search_mix, search_scale=a.search_scale)
+                  search_mix=a.search_mix, search_scale=a.search_scale, search_beam=a.search_beam)
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 
 
