@@ -57,7 +57,7 @@ def test_a_file_from_an_older_model_gets_a_clear_error():
         aecodec.decode(data)
 
 
-@pytest.mark.parametrize("key,value", [("search_beam", 0), ("search_beam", 1.5), ("search_scale", 0)])
+@pytest.mark.parametrize("key,value", [("search_beam", 0), ("search_beam", 1.5), ("search_beam", 65), ("search_scale", 0)])
 def test_bad_search_settings_in_the_card(weights_copy, key, value):
     card_path = weights_copy / "model.json"
     card = json.loads(card_path.read_text())

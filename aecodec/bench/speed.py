@@ -45,7 +45,7 @@ codec.encode(rgb[:64, :64], quality)                       # warm-up
 t0 = time.perf_counter(); data = codec.encode(rgb, quality); t1 = time.perf_counter()
 out = codec.decode_pixels(data); t2 = time.perf_counter()
 # Entropy coding alone, on the same indices.
-indices = codec._indices(rgb, quality)
+indices = codec._indices([codec.load(rgb)], quality)[0]
 t3 = time.perf_counter()
 payloads = [encode_stage(codec.freqs, indices, s) for s in range(quality)]
 t4 = time.perf_counter()

@@ -25,7 +25,7 @@ def stage_report(codec, files: list[Path]) -> list[dict]:
     scores = np.zeros(stages)
     for f in files:
         rgb = np.asarray(Image.open(f).convert("RGB"))
-        indices = codec._indices(rgb, stages)
+        indices = codec._indices([codec.load(rgb)], stages)[0]
         data = codec.encode(rgb, stages)
         parsed = parse(data)
         for s in range(stages):

@@ -192,7 +192,7 @@ class ResidualProductVQ(nn.Module):
         beam = self.search_beam if beam is None else beam
         b, _, h, w = y.shape
         v = self._to_vectors(y.float())
-        chunk = max(1, (1 << 25) // (self.groups * self.codes * beam))     # ~128 MB of scores
+        chunk = max(1, (1 << 21) // (self.groups * self.codes * beam))     # 8 MB of scores: cache-sized
         parts = [self.search(v[i:i + chunk], n_stages, beam) for i in range(0, v.shape[0], chunk)]
         idx = torch.cat(parts, dim=1)                                        # [n, N, G]
         return idx.view(n_stages, b, h, w, self.groups).permute(0, 1, 4, 2, 3)
@@ -204,8 +204,8 @@ class ResidualProductVQ(nn.Module):
         Greedy stage-by-stage choice (``beam=1``) commits to a codeword that may leave a
         residual the later, finer stages code badly; a beam keeps the ``beam`` cheapest
         partial paths per vector and picks the cheapest complete one at the last stage
-        (about 4% fewer bits on Kodak at beam 2). Partial paths are compared by the
-        greedy cost: bits so far + residual distortion / lambda of the stage reached.
+        (docs/TRAINING_LOG.md, Part 3). Partial paths are compared by the greedy cost:
+        bits so far + residual distortion / lambda of the stage reached.
 
         One batched matmul per stage gives every candidate's whole cost: the residual is
         augmented with its context one-hot and its running cost, the codebook with its
@@ -217,29 +217,29 @@ class ResidualProductVQ(nn.Module):
         bits = self.bits_table()                                             # [S, G, 2, K]
         w = self.distortion_weight                                           # [G, d]
         target = v.permute(1, 0, 2)[:, :, None]                              # [G, N, 1, d]
-        recon = torch.zeros(g, n, beam, d, device=device)
-        spent = torch.zeros(g, n, beam, device=device)                       # bits so far
-        spent[:, :, 1:] = math.inf                                           # one path at first
-        ctx = torch.zeros(g, n, beam, device=device)
+        recon = torch.zeros(g, n, 1, d, device=device)                       # one path at first
+        spent = torch.zeros(g, n, 1, device=device)                          # bits so far
+        ctx = torch.zeros(g, n, 1, device=device)
+        ones = torch.ones(g, k, 1, device=device)
         codes, parents = [], []
         groups = torch.arange(g, device=device)[:, None, None]
         for s in range(n_stages):
             lam = float(self.bit_cost[s]) * self.search_scale
             cb = self.codebooks[s]                                           # [G, K, d]
-            r = target - recon                                               # [G, N, B, d]
+            paths = recon.shape[2]
+            r = target - recon                                               # [G, N, P, d]
             rw = r * w[:, None, None]
             base = spent + (rw * r).sum(-1) / lam
             aug_r = torch.cat([rw, (1 - ctx)[..., None], ctx[..., None], base[..., None]], -1)
             norm = (cb * cb * w[:, None]).sum(-1) / lam                      # [G, K]
             aug_c = torch.cat([-2 * cb / lam, (norm + bits[s, :, 0])[..., None],
-                               (norm + bits[s, :, 1])[..., None],
-                               torch.ones(g, k, 1, device=device)], -1)      # [G, K, d + 3]
-            cost = torch.bmm(aug_r.view(g, n * beam, d + 3), aug_c.transpose(1, 2))
-            cost = cost.view(g, n, beam * k)
+                               (norm + bits[s, :, 1])[..., None], ones], -1)  # [G, K, d + 3]
+            cost = torch.bmm(aug_r.view(g, n * paths, d + 3), aug_c.transpose(1, 2))
+            cost = cost.view(g, n, paths * k)
             if beam == 1:
                 best = cost.argmin(-1, keepdim=True)                         # [G, N, 1]
             else:
-                best = cost.topk(beam, -1, largest=False).indices            # [G, N, B]
+                best = cost.topk(beam, -1, largest=False, sorted=False).indices   # [G, N, B]
             parent, code = best // k, best % k
             was_nonzero = ctx.gather(-1, parent).long()
             spent = spent.gather(-1, parent) + bits[s][groups, was_nonzero, code]

@@ -31,8 +31,10 @@ class ModelConfig:
     search_beam: int = 1
 
     def __post_init__(self):
-        if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) or self.search_beam < 1:
-            raise ValueError(f"search_beam must be a positive integer, not {self.search_beam!r}")
+        if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) \
+                or not 1 <= self.search_beam <= self.codes:
+            raise ValueError(f"search_beam must be an integer from 1 to codes ({self.codes}), "
+                             f"not {self.search_beam!r}")
         if not self.search_scale > 0:
             raise ValueError(f"search_scale must be positive, not {self.search_scale!r}")
 

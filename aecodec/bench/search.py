@@ -1,0 +1,63 @@
+"""Choose the encoder-side search settings (beam, bit-cost scale) on held-out photos.
+
+Decoding never depends on them, so they can change without retraining and without
+making old files undecodable; they live in the model card's config. Measured on the
+held-out validation photos, never on Kodak, against JPEG on the same photos:
+
+    python -m aecodec.bench.search --settings 1:1.0,3:0.8,4:0.8 --every 3
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from PIL import Image
+
+from .bdrate import bd_rate
+from .codecs import AecBench, PillowBench
+from .metrics import ms_ssim_db
+from .run import measure, summarize
+
+QUALITIES = (1, 3, 5, 7, 9, 11)
+
+
+def _bd(anchor: dict, test: dict) -> tuple[float, float]:
+    a, t = anchor["results"], test["results"]
+    db = [list(map(ms_ssim_db, r["ms-ssim-rgb"])) for r in (a, t)]
+    return (100 * bd_rate(a["bpp"], a["psnr-rgb"], t["bpp"], t["psnr-rgb"]),
+            100 * bd_rate(a["bpp"], db[0], t["bpp"], db[1]))
+
+
+def main(argv=None):
+    from ..codec import Codec
+    from ..train.config import TrainConfig
+    from ..train.data import list_images, split
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--settings", default="1:1.0,3:0.8", help="beam:scale pairs, the first is the reference")
+    p.add_argument("--every", type=int, default=3, help="every n-th validation photo")
+    a = p.parse_args(argv)
+    config = TrainConfig()
+    files = split(list_images(config.data_dirs), config.val_every_nth)[1][::a.every]
+    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    jpeg = PillowBench("JPEG")
+    anchor = summarize(jpeg, measure(jpeg, images, progress=False))
+    codec = Codec(device="cpu")
+    bench = AecBench(codec)
+    bench.qualities = QUALITIES
+    print(f"{len(images)} validation photos; BD-rate in %, PSNR / MS-SSIM")
+    print("| beam | scale | vs JPEG | vs the first setting | bpp at q1 / q11 |")
+    print("|---|---|---|---|---|")
+    reference = None
+    for item in a.settings.split(","):
+        beam, scale = item.split(":")
+        codec.model.quantizer.search_beam, codec.model.quantizer.search_scale = int(beam), float(scale)
+        result = summarize(bench, measure(bench, images, progress=False))
+        reference = reference or result
+        vs_jpeg, vs_ref = _bd(anchor, result), _bd(reference, result)
+        bpp = result["results"]["bpp"]
+        print(f"| {beam} | {scale} | {vs_jpeg[0]:.1f} / {vs_jpeg[1]:.1f} | {vs_ref[0]:.1f} / {vs_ref[1]:.1f} "
+              f"| {bpp[0]:.3f} / {bpp[-1]:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
