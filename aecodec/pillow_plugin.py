@@ -4,6 +4,7 @@
 ``aecodec.register_pillow()`` registers it again after Pillow's tables were reset.
 
     Image.open("photo.aec"); img.save("photo.aec", quality=6)
+    img.save("photo.aec", max_bytes=20_000)      # or bpp=0.5: the best file that fits
 
 Decoding runs the model when the image is loaded, through the public API.
 """
@@ -46,9 +47,10 @@ class AecImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
+    """``img.save(f, quality=6)``; ``max_bytes=`` or ``bpp=`` for a size budget."""
     import aecodec
-    quality = im.encoderinfo.get("quality", aecodec.DEFAULT_QUALITY)
-    fp.write(aecodec.encode(im, quality=quality))
+    info = im.encoderinfo
+    fp.write(aecodec.encode(im, info.get("quality"), max_bytes=info.get("max_bytes"), bpp=info.get("bpp")))
 
 
 def register() -> None:

@@ -151,6 +151,10 @@ def test_pillow_plugin(tmp_path, photo_crop):
     buf = io.BytesIO()
     Image.fromarray(photo_crop).save(buf, format="AEC")
     assert buf.getvalue()[:4] == b"\x89AEC"
+    assert Image.open(io.BytesIO(buf.getvalue())).info["quality"] == aecodec.DEFAULT_QUALITY
+    budget = io.BytesIO()
+    Image.fromarray(photo_crop).save(budget, format="AEC", max_bytes=600)
+    assert 300 < len(budget.getvalue()) <= 600
     png = io.BytesIO()
     Image.fromarray(photo_crop).save(png, format="PNG")
     assert Image.open(io.BytesIO(png.getvalue())).format == "PNG"
