@@ -101,8 +101,8 @@ class Codec:
 
     def _batched(self, items: list, cells, run, batch: int) -> list:
         """``run`` on groups of up to ``batch`` items that share a key, results in input
-        order. ``cells(item)`` is the item's latent grid (plus anything else that must
-        match within a batch); items larger than one tile go alone (they are tiled, and
+        order. ``cells(item)`` is the item's latent grid (h, w), then anything else that
+        must match within a batch (decoding: quality and pixel size); items larger than one tile go alone (they are tiled, and
         fill a device anyway)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, not {batch!r}")
@@ -179,7 +179,7 @@ class Codec:
 
     def decode_pixels_many(self, files: list[bytes], batch: int = 8) -> list[Pixels]:
         coded = [self._entropy_decode(data) for data in files]
-        rgbs = self._batched(coded, lambda c: (c[1].shape[2], c[1].shape[3], c[0].quality),
+        rgbs = self._batched(coded, lambda c: (*c[1].shape[2:], c[0].quality, c[0].height, c[0].width),
                              self._synthesize, batch)
         return [Pixels(rgb, f.mode, alpha) for (f, _, alpha), rgb in zip(coded, rgbs)]
 

@@ -216,12 +216,15 @@ def test_module_level_budget_uses_every_stage(photo_crop):
 
 
 def test_batched_networks_give_the_files_one_at_a_time_gives(codec, photo_crop):
-    crops = [photo_crop, np.roll(photo_crop, 9, axis=1), photo_crop[:48, :80], np.flipud(photo_crop).copy()]
+    # The last two share a 4x6 latent grid with the first two but not their pixel size.
+    crops = [photo_crop, np.roll(photo_crop, 9, axis=1), photo_crop[:48, :80], np.flipud(photo_crop).copy(),
+             photo_crop[:61, :90], photo_crop[3:, 5:]]
     files = codec.encode_many(crops, 5, batch=3)
     assert files == [codec.encode(c, 5) for c in crops]
     together = codec.decode_pixels_many(files, batch=3)
-    for data, px in zip(files, together):
+    for crop, data, px in zip(crops, files, together):
         alone = codec.decode_pixels(data).rgb.astype(int)
+        assert px.rgb.shape == alone.shape == crop.shape
         assert np.abs(px.rgb.astype(int) - alone).max() <= 1     # last-bit rounding of batched convs
     with pytest.raises(ValueError, match="batch"):
         codec.encode_many(crops, 5, batch=0)
