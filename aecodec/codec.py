@@ -70,6 +70,8 @@ class Codec:
         file is the same as ``encode`` would write, up to the last float bit."""
         budgeted = max_bytes is not None or bpp is not None
         quality = self._check_quality(quality, budgeted)
+        if budgeted:
+            self._budget(max_bytes, bpp, 1)          # bad budget arguments fail before any work
         pixels = [self.load(image) for image in images]
         indices = self._batched(pixels, lambda px: self._cells(px.height, px.width),
                                 lambda part: self._indices(part, quality), batch)

@@ -13,19 +13,16 @@ import argparse
 import numpy as np
 from PIL import Image
 
-from .bdrate import bd_rate
 from .codecs import AecBench, PillowBench
-from .metrics import ms_ssim_db
-from .run import measure, summarize
+from .run import _bd, measure, summarize
 
 QUALITIES = (1, 3, 5, 7, 9, 11)
 
 
-def _bd(anchor: dict, test: dict) -> tuple[float, float]:
-    a, t = anchor["results"], test["results"]
-    db = [list(map(ms_ssim_db, r["ms-ssim-rgb"])) for r in (a, t)]
-    return (100 * bd_rate(a["bpp"], a["psnr-rgb"], t["bpp"], t["psnr-rgb"]),
-            100 * bd_rate(a["bpp"], db[0], t["bpp"], db[1]))
+def _percent(anchor: dict, test: dict) -> str:
+    """BD-rate PSNR / MS-SSIM in %, as the benchmark table computes it."""
+    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:.1f}"
+                      for m in ("psnr-rgb", "ms-ssim-rgb"))
 
 
 def main(argv=None):
@@ -53,9 +50,8 @@ def main(argv=None):
         codec.model.quantizer.search_beam, codec.model.quantizer.search_scale = int(beam), float(scale)
         result = summarize(bench, measure(bench, images, progress=False))
         reference = reference or result
-        vs_jpeg, vs_ref = _bd(anchor, result), _bd(reference, result)
         bpp = result["results"]["bpp"]
-        print(f"| {beam} | {scale} | {vs_jpeg[0]:.1f} / {vs_jpeg[1]:.1f} | {vs_ref[0]:.1f} / {vs_ref[1]:.1f} "
+        print(f"| {beam} | {scale} | {_percent(anchor, result)} | {_percent(reference, result)} "
               f"| {bpp[0]:.3f} / {bpp[-1]:.3f} |", flush=True)
 
 
