@@ -24,7 +24,9 @@ __version__ = "0.1.0"
 
 pillow_plugin.register()
 
-QUALITIES: tuple[int, ...] = tuple(range(1, 12))
+# Qualities 1-8 keep that many RVQ stages; 9-13 add the detail layer over a base of
+# 7 or 8 stages (the shipped model card's ladder; tests check the two agree).
+QUALITIES: tuple[int, ...] = tuple(range(1, 14))
 DEFAULT_QUALITY = 6
 
 _default_codec = None

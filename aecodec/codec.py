@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import format as aec_format
+from . import detail, format as aec_format
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
@@ -50,7 +50,12 @@ class Codec:
     # -- public properties -----------------------------------------------------------
     @property
     def qualities(self) -> tuple[int, ...]:
-        return tuple(range(1, self.weights.config.stages + 1))
+        return tuple(range(1, len(self.ladder) + 1))
+
+    @property
+    def ladder(self) -> tuple:
+        """(RVQ stages, detail step or 0) that each quality writes, from the model card."""
+        return self.weights.config.quality_ladder()
 
     @property
     def model_id(self) -> str:
@@ -72,14 +77,22 @@ class Codec:
         quality = self._check_quality(quality, budgeted)
         if budgeted:
             self._budget(max_bytes, bpp, 1)          # bad budget arguments fail before any work
+        n_stages, step = self.ladder[quality - 1]
         pixels = [self.load(image) for image in images]
         indices = self._batched(pixels, lambda px: self._cells(px.height, px.width),
-                                lambda part: self._indices(part, quality), batch)
+                                lambda part: self._indices(part, n_stages), batch)
+        details = [b""] * len(pixels)
+        if step:
+            # The detail layer codes what the decoder's own base image misses.
+            bases = self._batched(list(zip(indices, pixels)), lambda item: self._base_key(item[0], item[1]),
+                                  lambda part: self._synthesize([idx for idx, _ in part], part[0][1].height,
+                                                                part[0][1].width), batch)
+            details = [detail.encode(px.rgb, base, step) for px, base in zip(pixels, bases)]
         out = []
-        for px, idx in zip(pixels, indices):
-            stages = tuple(encode_stage(self.freqs, idx, s) for s in range(quality))
+        for px, idx, extra in zip(pixels, indices, details):
+            stages = tuple(encode_stage(self.freqs, idx, s) for s in range(n_stages))
             alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
-            f = AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha)
+            f = AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha, extra)
             if budgeted:
                 f = aec_format.fit(f, self._budget(max_bytes, bpp, px.width * px.height))
             out.append(f.to_bytes())
@@ -140,12 +153,12 @@ class Codec:
             return max(1, int(bpp * pixels / 8))
         return max_bytes
 
-    def _indices(self, pixels: list[Pixels], quality: int) -> list[np.ndarray]:
+    def _indices(self, pixels: list[Pixels], n_stages: int) -> list[np.ndarray]:
         """Images of one padded size -> per image indices [S, G, h, w]."""
         x = torch.cat([self._padded(px.rgb) for px in pixels])
         with torch.no_grad():
             y = encode_tiled(self.model.encoder, x, self.tile)
-            idx = self.model.quantizer.quantize(y, quality).cpu().numpy()     # [S, n, G, h, w]
+            idx = self.model.quantizer.quantize(y, n_stages).cpu().numpy()    # [S, n, G, h, w]
         return [idx[:, i] for i in range(idx.shape[1])]
 
     # -- decode ----------------------------------------------------------------------
@@ -154,8 +167,8 @@ class Codec:
         if f.model_id != self.weights.model_id:
             raise FormatError(f"file was written by model {f.model_id.hex()}, but the loaded weights "
                               f"are model {self.model_id}; decode it with the weights that wrote it")
-        if f.quality > len(self.qualities):
-            raise FormatError(f"file holds {f.quality} stages, the model has {len(self.qualities)}")
+        if f.stage_count > self.weights.config.stages:
+            raise FormatError(f"file holds {f.stage_count} stages, the model has {self.weights.config.stages}")
         stride = self.model.stride
         positions = -(-f.width // stride) * -(-f.height // stride)
         for s, payload in enumerate(f.stages):
@@ -181,9 +194,22 @@ class Codec:
 
     def decode_pixels_many(self, files: list[bytes], batch: int = 8) -> list[Pixels]:
         coded = [self._entropy_decode(data) for data in files]
-        rgbs = self._batched(coded, lambda c: (*c[1].shape[2:], c[0].quality, c[0].height, c[0].width),
-                             self._synthesize, batch)
-        return [Pixels(rgb, f.mode, alpha) for (f, _, alpha), rgb in zip(coded, rgbs)]
+        rgbs = self._batched(coded, lambda c: self._base_key(c[1], c[0]),
+                             lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
+                                                           part[0][0].width), batch)
+        out = []
+        for (f, _, alpha), rgb in zip(coded, rgbs):
+            if f.detail:
+                try:
+                    rgb = detail.decode(f.detail, rgb)
+                except detail.DetailError as exc:
+                    raise FormatError(str(exc)) from None
+            out.append(Pixels(rgb, f.mode, alpha))
+        return out
+
+    def _base_key(self, indices: np.ndarray, size) -> tuple:
+        """What must match for images to share a decoder batch: latent grid, stages, pixel size."""
+        return (*indices.shape[2:], indices.shape[0], size.height, size.width)
 
     def _entropy_decode(self, data: bytes) -> tuple[AecFile, np.ndarray, np.ndarray | None]:
         """Everything but the networks: (header, indices [S, G, h, w], alpha plane)."""
@@ -207,12 +233,11 @@ class Codec:
             alpha = np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width)
         return f, np.stack(indices), alpha
 
-    def _synthesize(self, coded: list) -> list[np.ndarray]:
-        """Files of one size and quality -> their uint8 RGB pixels."""
-        f = coded[0][0]
-        idx = torch.from_numpy(np.stack([c[1] for c in coded], axis=1)).to(self.device)
+    def _synthesize(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+        """Indices [S, G, h, w] of images of one size and stage count -> uint8 RGB base images."""
+        idx = torch.from_numpy(np.stack(indices, axis=1)).to(self.device)
         with torch.no_grad():
             y = self.model.quantizer.dequantize(idx)
-            level = f.quality - 1
-            rgb = decode_tiled(lambda t: self.model.decoder(t, level), y, f.height, f.width, self.tile)
+            level = idx.shape[0] - 1
+            rgb = decode_tiled(lambda t: self.model.decoder(t, level), y, height, width, self.tile)
         return list(rgb)

@@ -3,15 +3,17 @@
 Layout (all integers big-endian; see docs/FORMAT.md):
 
     magic      4   b"\\x89AEC"
-    version    1   FORMAT_VERSION
+    version    1   1, or 2 when the file has a detail layer
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
+    detail_len 4   version 2 only: length of the detail layer (aecodec/detail.py)
     stage_len  4 * stages
     payloads   sum(stage_len)
+    detail     detail_len
     alpha      alpha_len
     crc32      4   over every byte before it
 
@@ -22,13 +24,17 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAGIC = b"\x89AEC"
-FORMAT_VERSION = 1
+# Files without a detail layer are written as version 1, byte for byte what earlier
+# releases wrote, so those releases still read them; version 2 adds the detail layer.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
-HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table
+_DETAIL_LEN = struct.Struct(">I")
+HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
 MAX_DIMENSION = 1 << 16             # per side; the pixel limit is the caller's
 
 
@@ -44,11 +50,19 @@ class AecFile:
     height: int
     stages: tuple[bytes, ...]
     alpha: bytes = b""
-    version: int = FORMAT_VERSION
+    detail: bytes = b""
 
     @property
-    def quality(self) -> int:
+    def stage_count(self) -> int:
         return len(self.stages)
+
+    @property
+    def version(self) -> int:
+        return 2 if self.detail else 1
+
+    @property
+    def header_size(self) -> int:
+        return HEADER_SIZE + (_DETAIL_LEN.size if self.detail else 0)
 
     @property
     def has_alpha(self) -> bool:
@@ -65,23 +79,35 @@ class AecFile:
             raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
         if bool(self.alpha) != self.has_alpha:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
-        head = _FIXED.pack(MAGIC, FORMAT_VERSION, MODES.index(self.mode), self.model_id,
+        head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
+        if self.detail:
+            head += _DETAIL_LEN.pack(len(self.detail))
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
-        body = head + table + b"".join(self.stages) + self.alpha
+        body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
 
     def with_stages(self, n: int) -> "AecFile":
-        """The same file keeping only the first ``n`` stages (a valid, coarser file)."""
+        """The same file keeping only the first ``n`` stages (a valid, coarser file).
+
+        The detail layer is the residual of the image decoded from all stages, so it
+        is kept only when every stage is."""
         if not (1 <= n <= len(self.stages)):
             raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
-        return AecFile(self.mode, self.model_id, self.width, self.height, self.stages[:n], self.alpha)
+        detail = self.detail if n == len(self.stages) else b""
+        return AecFile(self.mode, self.model_id, self.width, self.height, self.stages[:n], self.alpha,
+                       detail)
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
-    """The longest prefix of stages whose file fits in ``max_bytes``."""
+    """The whole file if it fits in ``max_bytes``, else the longest prefix of stages
+    (without the detail layer) that does."""
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+    if f.detail:
+        if len(f.to_bytes()) <= max_bytes:
+            return f
+        f = replace(f, detail=b"")
     fixed = HEADER_SIZE + len(f.alpha) + 4
     total = fixed
     keep = 0
@@ -114,8 +140,9 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     if len(data) < HEADER_SIZE + 4:
         raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {HEADER_SIZE + 4})")
     magic, version, mode, model_id, width, height, n_stages, alpha_len = _FIXED.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise FormatError(f"unsupported .aec format version {version} (this build reads version {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise FormatError(f"unsupported .aec format version {version} "
+                          f"(this build reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     if mode >= len(MODES):
         raise FormatError(f"unknown colour mode {mode}")
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
@@ -124,11 +151,20 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
         raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
     if n_stages == 0:
         raise FormatError("file holds no stages")
-    table_end = HEADER_SIZE + 4 * n_stages
+    head_end, detail_len = HEADER_SIZE, 0
+    if version == 2:
+        if len(data) < HEADER_SIZE + _DETAIL_LEN.size + 4:
+            raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs "
+                              f"{HEADER_SIZE + _DETAIL_LEN.size + 4})")
+        (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
+        if detail_len == 0:
+            raise FormatError("version 2 file with an empty detail layer")
+        head_end += _DETAIL_LEN.size
+    table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
-    lengths = struct.unpack_from(f">{n_stages}I", data, HEADER_SIZE)
-    expected = table_end + sum(lengths) + alpha_len + 4
+    lengths = struct.unpack_from(f">{n_stages}I", data, head_end)
+    expected = table_end + sum(lengths) + detail_len + alpha_len + 4
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "trailing data after"
         raise FormatError(f"{what} .aec file: declared {expected} bytes, got {len(data)}")
@@ -141,4 +177,6 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     for n in lengths:
         stages.append(data[pos:pos + n])
         pos += n
-    return AecFile(MODES[mode], model_id, width, height, tuple(stages), data[pos:pos + alpha_len], version)
+    detail = data[pos:pos + detail_len]
+    pos += detail_len
+    return AecFile(MODES[mode], model_id, width, height, tuple(stages), data[pos:pos + alpha_len], detail)

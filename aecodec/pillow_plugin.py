@@ -34,7 +34,8 @@ class AecImageFile(ImageFile.ImageFile):
         self._data = data
         self._mode = header.mode
         self._size = (header.width, header.height)
-        self.info["quality"] = header.quality
+        self.info["stages"] = header.stage_count
+        self.info["detail"] = bool(header.detail)
         self.tile = []
 
     def load(self):

@@ -105,7 +105,7 @@ def test_truncate_keeps_whole_stages(codec, photo_crop):
     cut = aecodec.truncate(full, len(full) // 2)
     assert len(cut) <= len(full) // 2
     from aecodec.format import parse
-    assert 1 <= parse(cut).quality < 8
+    assert 1 <= parse(cut).stage_count < 8
     assert psnr(photo_crop, codec.decode(cut)) < psnr(photo_crop, codec.decode(full))
     with pytest.raises(ValueError):
         aecodec.truncate(full, 10)
@@ -133,7 +133,7 @@ Image.fromarray(crop).save({str(tmp_path / 'a.aec')!r}, quality=3)
 buf = io.BytesIO()
 Image.fromarray(crop).save(buf, format="AEC")
 im = Image.open({str(tmp_path / 'a.aec')!r})
-print(im.format, im.size, im.info["quality"], Image.MIME["AEC"], buf.getvalue()[:4] == b"\\x89AEC")
+print(im.format, im.size, im.info["stages"], Image.MIME["AEC"], buf.getvalue()[:4] == b"\\x89AEC")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -141,17 +141,17 @@ print(im.format, im.size, im.info["quality"], Image.MIME["AEC"], buf.getvalue()[
     assert aecodec.decode((tmp_path / "a.aec").read_bytes()).size == (96, 64)
 
 
-def test_pillow_plugin(tmp_path, photo_crop):
+def test_pillow_plugin(tmp_path, photo_crop, codec):
     aecodec.register_pillow()          # idempotent
     path = tmp_path / "x.aec"
     Image.fromarray(photo_crop).save(path, quality=4)
     im = Image.open(path)
-    assert im.format == "AEC" and im.size == (96, 64) and im.info["quality"] == 4
+    assert im.format == "AEC" and im.size == (96, 64) and im.info["stages"] == codec.ladder[3][0]
     assert psnr(photo_crop, np.asarray(im.convert("RGB"))) > 20
     buf = io.BytesIO()
     Image.fromarray(photo_crop).save(buf, format="AEC")
     assert buf.getvalue()[:4] == b"\x89AEC"
-    assert Image.open(io.BytesIO(buf.getvalue())).info["quality"] == aecodec.DEFAULT_QUALITY
+    assert Image.open(io.BytesIO(buf.getvalue())).info["stages"] == codec.ladder[aecodec.DEFAULT_QUALITY - 1][0]
     budget = io.BytesIO()
     Image.fromarray(photo_crop).save(budget, format="AEC", max_bytes=600)
     assert 300 < len(budget.getvalue()) <= 600

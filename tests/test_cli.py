@@ -24,7 +24,7 @@ def test_compress_decompress_info(photo_png):
     aec = photo_png.with_suffix(".aec")
     assert aec.is_file()
     r = run("info", aec)
-    assert r.exit_code == 0 and "96x64" in r.output and "quality:        3" in r.output
+    assert r.exit_code == 0 and "96x64" in r.output and "stages:         3" in r.output
     photo_png.unlink()
     r = run("decompress", aec)
     assert r.exit_code == 0, r.output

@@ -5,9 +5,10 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aecodec.format import AecFile, FormatError, HEADER_SIZE, MAGIC, parse
+from aecodec.format import AecFile, FormatError, HEADER_SIZE, MAGIC, fit, parse
 
 SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd\xee\xff\x00\x11"))
+DETAILED = AecFile("RGBA", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04",), b"\x07\x08", b"\xd0\xd1\xd2")
 
 
 def test_golden_bytes():
@@ -16,6 +17,26 @@ def test_golden_bytes():
         "89414543" "01" "01" "0001020304050607" "00000003" "00000002" "02" "00000000"
         "00000004" "00000008" "01020304" "aabbccddeeff0011" + f"{zlib.crc32(data[:-4]):08x}")
     assert len(data) == HEADER_SIZE + 8 + 12 + 4
+
+
+def test_golden_bytes_with_a_detail_layer():
+    """Version 2: the detail length follows the fixed header; the detail payload sits
+    between the stage payloads and the alpha plane."""
+    data = DETAILED.to_bytes()
+    assert data.hex() == (
+        "89414543" "02" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
+        "00000004" "01020304" "d0d1d2" "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == DETAILED and parse(data).version == 2
+
+
+def test_a_prefix_drops_the_detail_layer():
+    f = AecFile("RGB", bytes(8), 3, 2, SAMPLE.stages, b"", b"\xd0" * 40)
+    assert f.with_stages(2).detail == f.detail
+    assert f.with_stages(1).detail == b"" and parse(f.with_stages(1).to_bytes()).version == 1
+    assert fit(f, len(f.to_bytes())) == f
+    smaller = fit(f, len(f.to_bytes()) - 1)        # the detail layer goes first, then stages
+    assert smaller.detail == b"" and smaller.stages == f.stages
+    assert fit(f, len(SAMPLE.to_bytes()) - 1).stages == f.stages[:1]
 
 
 def test_round_trip_and_prefix():
@@ -29,14 +50,17 @@ def test_alpha_round_trip():
     assert parse(f.to_bytes()) == f
 
 
-@pytest.mark.parametrize("cut", range(0, len(SAMPLE.to_bytes())))
-def test_every_truncation_is_refused(cut):
-    with pytest.raises(FormatError):
-        parse(SAMPLE.to_bytes()[:cut])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED])
+def test_every_truncation_is_refused(sample):
+    data = sample.to_bytes()
+    for cut in range(len(data)):
+        with pytest.raises(FormatError):
+            parse(data[:cut])
 
 
-def test_every_single_bit_flip_is_refused():
-    data = SAMPLE.to_bytes()
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED])
+def test_every_single_bit_flip_is_refused(sample):
+    data = sample.to_bytes()
     for i in range(len(data) * 8):
         flipped = bytearray(data)
         flipped[i // 8] ^= 1 << (i % 8)
@@ -56,7 +80,9 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 2}, "version 2"),
+    ({"version": 3}, "version 3"),
+    ({"version": 0}, "version 0"),
+    ({"version": 2}, "declared"),          # a version 1 body read as version 2
     ({"mode": 9}, "colour mode"),
     ({"width": 0}, "outside"),
     ({"height": 0xFFFFFFFF}, "outside"),
@@ -95,9 +121,9 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, len(SAMPLE.to_bytes()) - 1), st.binary(min_size=1, max_size=8))
-def test_fuzz_overwrite_inside_valid_file(pos, junk):
-    data = bytearray(SAMPLE.to_bytes())
+@given(st.sampled_from([SAMPLE, DETAILED]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
+def test_fuzz_overwrite_inside_valid_file(sample, pos, junk):
+    data = bytearray(sample.to_bytes())
     data[pos:pos + len(junk)] = junk
     try:
         parse(bytes(data))

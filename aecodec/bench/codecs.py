@@ -33,7 +33,7 @@ class AecBench(BenchCodec):
         from ..codec import Codec
         self.codec = codec if codec is not None else Codec(device="cpu")
         self.qualities = self.codec.qualities
-        self.description = f"aecodec, model {self.codec.model_id}, quality = RVQ stages kept"
+        self.description = f"aecodec, model {self.codec.model_id}, quality ladder {self.codec.ladder} (RVQ stages, detail step)"
 
     def encode(self, rgb, quality):
         return self.codec.encode(rgb, quality)

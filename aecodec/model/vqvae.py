@@ -29,14 +29,41 @@ class ModelConfig:
     search_mix: float = 0.2
     search_scale: float = 1.0
     search_beam: int = 1
+    # The quality ladder, also encoder policy: quality q writes ladder[q - 1] =
+    # (stages, detail step), where step 0 means no detail layer (aecodec/detail.py).
+    # Empty: quality q is q stages, no detail.
+    ladder: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "ladder", self._checked_ladder(self.ladder))
         if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) \
                 or not 1 <= self.search_beam <= self.codes:
             raise ValueError(f"search_beam must be an integer from 1 to codes ({self.codes}), "
                              f"not {self.search_beam!r}")
         if not self.search_scale > 0:
             raise ValueError(f"search_scale must be positive, not {self.search_scale!r}")
+
+    def _checked_ladder(self, ladder) -> tuple:
+        from ..detail import MAX_STEP, MIN_STEP
+        out = []
+        for entry in ladder:
+            try:
+                stages, step = entry
+            except (TypeError, ValueError):
+                raise ValueError(f"ladder entries are [stages, detail step], not {entry!r}") from None
+            if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= self.stages:
+                raise ValueError(f"ladder stages must be an integer from 1 to {self.stages}, not {stages!r}")
+            if isinstance(step, bool) or not isinstance(step, (int, float)) \
+                    or not (step == 0 or MIN_STEP <= step <= MAX_STEP):
+                raise ValueError(f"ladder detail step must be 0 or from {MIN_STEP} to {MAX_STEP}, not {step!r}")
+            out.append((stages, float(step)))
+        if len(out) > 255:
+            raise ValueError("the ladder has at most 255 qualities")
+        return tuple(out)
+
+    def quality_ladder(self) -> tuple:
+        """(stages, detail step) for qualities 1, 2, ..."""
+        return self.ladder or tuple((s, 0.0) for s in range(1, self.stages + 1))
 
     @property
     def latent_channels(self) -> int:

@@ -1,0 +1,164 @@
+"""The detail layer: what the learned base image misses, coded as a JPEG-like residual.
+
+The VQ-VAE keeps 192 coefficients per 16x16 block, so however many stages it spends
+its reconstruction stops near 37 dB, and its last stages buy little (about 2 dB per
+extra bit per pixel on Kodak). The residual it leaves is high-frequency detail that a
+plain 8x8 DCT with uniform scalar quantization codes at 4 to 6 dB per bit per pixel
+(docs/TRAINING_LOG.md, Part 4). So the upper qualities spend their bits here.
+
+Everything the decoder computes is integer or exactly reproducible: the entropy
+tables follow from one transmitted byte per class (colour channel x frequency) by
+Python's correctly rounded ``math.exp`` and sequential products, so a file decodes
+the same on any machine. The residual is taken against the decoded base image; where
+another device's networks round a base pixel differently, the output moves by at most
+that one level.
+
+Payload layout (big-endian):
+
+    step     2   quantizer step in 1/16 pixel-value units (orthonormal DCT + colour)
+    scales   192 one byte per class, channel-major then zigzag-free row-major
+                 frequency: 0 = every coefficient of the class is zero (not coded),
+                 b > 0 = Laplace scale 2^((b - 96) / 12) quantizer steps
+    words    the range coder's 32-bit words, little-endian
+"""
+from __future__ import annotations
+
+import functools
+import math
+import struct
+
+import constriction
+import numpy as np
+
+BLOCK = 8
+CLASSES = 3 * BLOCK * BLOCK
+MAX_LEVEL = 4096                  # |coefficient| / step is clamped here (never reached at step >= 1)
+PRECISION = 1 << 24
+MIN_STEP = 1.0
+MAX_STEP = 0xFFFF / 16
+_HEAD = struct.Struct(">H")
+
+# Orthonormal colour transform (luma-like, then two opponent channels): squared error
+# in these channels is squared RGB error, so one step serves all three.
+COLOUR = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=np.float64)
+COLOUR /= np.linalg.norm(COLOUR, axis=1, keepdims=True)
+
+
+class DetailError(ValueError):
+    """A detail payload that does not decode."""
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    m = np.cos(np.pi * (2 * np.arange(n)[None] + 1) * k / (2 * n)) * math.sqrt(2 / n)
+    m[0] /= math.sqrt(2)
+    return m
+
+
+DCT = _dct_matrix(BLOCK)
+
+
+def _forward(residual: np.ndarray) -> np.ndarray:
+    """[H, W, 3] float -> coefficients [3, 64, blocks] (image padded with zeros to 8)."""
+    h, w = residual.shape[:2]
+    bh, bw = -(-h // BLOCK), -(-w // BLOCK)
+    padded = np.zeros((bh * BLOCK, bw * BLOCK, 3))
+    padded[:h, :w] = residual @ COLOUR.T
+    blocks = padded.reshape(bh, BLOCK, bw, BLOCK, 3).transpose(4, 0, 2, 1, 3)    # [3, bh, bw, 8, 8]
+    coefs = DCT @ blocks @ DCT.T
+    return coefs.reshape(3, bh * bw, BLOCK * BLOCK).transpose(0, 2, 1)
+
+
+def _inverse(coefs: np.ndarray, h: int, w: int) -> np.ndarray:
+    bh, bw = -(-h // BLOCK), -(-w // BLOCK)
+    blocks = coefs.transpose(0, 2, 1).reshape(3, bh, bw, BLOCK, BLOCK)
+    pixels = DCT.T @ blocks @ DCT
+    residual = pixels.transpose(1, 3, 2, 4, 0).reshape(bh * BLOCK, bw * BLOCK, 3)[:h, :w]
+    return residual @ COLOUR             # COLOUR is orthonormal: its inverse is its transpose
+
+
+def scale_of(byte: int) -> float:
+    return 2.0 ** ((byte - 96) / 12)
+
+
+@functools.lru_cache(maxsize=256)
+def table(byte: int) -> np.ndarray:
+    """Integer frequencies of a quantized zero-mean Laplace over -MAX_LEVEL..MAX_LEVEL.
+
+    P(0) = 1 - e^(-1/2b), P(+-k) = (1 - P(0)) (1 - r) r^(k-1) / 2 with r = e^(-1/b); every
+    level keeps at least frequency 1 so any coefficient can be coded.
+    """
+    b = scale_of(byte)
+    r = math.exp(-1.0 / b)
+    p0 = 1.0 - math.exp(-0.5 / b)
+    tail = np.empty(MAX_LEVEL)
+    tail[0] = 0.5 * (1.0 - p0) * (1.0 - r)
+    tail[1:] = r
+    tail = np.cumprod(tail)                                   # sequential: exact everywhere
+    p = np.concatenate([tail[::-1], [p0], tail])
+    return np.maximum(1.0, np.floor(p * PRECISION))
+
+
+@functools.lru_cache(maxsize=1)
+def _bits_per_level() -> np.ndarray:
+    """-log2 P(level) under every table: [255, 2 * MAX_LEVEL + 1] (the encoder's search)."""
+    t = np.stack([table(byte) for byte in range(1, 256)])
+    return -np.log2(t / t.sum(1, keepdims=True))
+
+
+def _best_byte(levels: np.ndarray) -> int:
+    """The table that codes these levels in the fewest bits (0 if all are zero)."""
+    values, counts = np.unique(levels, return_counts=True)
+    if len(values) == 1 and values[0] == 0:
+        return 0
+    return 1 + int(np.argmin(_bits_per_level()[:, values + MAX_LEVEL] @ counts))
+
+
+def _model(byte: int):
+    return constriction.stream.model.Categorical(table(byte), perfect=False)
+
+
+def encode(original: np.ndarray, base: np.ndarray, step: float, deadzone: float = 0.2) -> bytes:
+    """Code ``original - base`` (uint8 [H, W, 3] each) at quantizer ``step``.
+
+    ``deadzone`` rounds magnitudes down by that fraction of a step (an encoder choice:
+    small coefficients cost more bits than the error they remove).
+    """
+    code = int(round(step * 16))
+    if not 16 * MIN_STEP <= code <= 0xFFFF:
+        raise ValueError(f"detail step must be from {MIN_STEP} to {MAX_STEP}, not {step!r}")
+    step = code / 16
+    coefs = _forward(original.astype(np.float64) - base.astype(np.float64)) / step
+    levels = np.sign(coefs) * np.floor(np.abs(coefs) + 0.5 - deadzone)
+    levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int64).reshape(CLASSES, -1)
+    scales = bytes(_best_byte(row) for row in levels)
+    enc = constriction.stream.queue.RangeEncoder()
+    for row, byte in zip(levels, scales):
+        if byte:
+            enc.encode((row + MAX_LEVEL).astype(np.int32), _model(byte))
+    return _HEAD.pack(code) + scales + enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode(payload: bytes, base: np.ndarray) -> np.ndarray:
+    """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3]."""
+    if len(payload) < _HEAD.size + CLASSES or (len(payload) - _HEAD.size - CLASSES) % 4:
+        raise DetailError(f"detail payload of {len(payload)} bytes is malformed")
+    (code,) = _HEAD.unpack_from(payload)
+    if code < 16 * MIN_STEP:
+        raise DetailError(f"detail step {code / 16} is below {MIN_STEP}")
+    scales = payload[_HEAD.size:_HEAD.size + CLASSES]
+    words = np.frombuffer(payload[_HEAD.size + CLASSES:], dtype="<u4").astype(np.uint32)
+    h, w = base.shape[:2]
+    blocks = -(-h // BLOCK) * -(-w // BLOCK)
+    levels = np.zeros((CLASSES, blocks))
+    try:
+        dec = constriction.stream.queue.RangeDecoder(words)
+        for i, byte in enumerate(scales):
+            if byte:
+                levels[i] = dec.decode(_model(byte), blocks).astype(np.int64) - MAX_LEVEL
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # constriction signals bad data with a PanicException
+        raise DetailError(f"detail payload does not decode: {exc}") from None
+    residual = _inverse(levels.reshape(3, BLOCK * BLOCK, blocks) * (code / 16), h, w)
+    return np.clip(np.round(base + residual), 0, 255).astype(np.uint8)
