@@ -1,0 +1,113 @@
+"""The detail layer: exact tables and bytes, bounded error, and refusal of bad payloads."""
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import aecodec
+from aecodec import detail
+from aecodec.format import parse
+from aecodec.model.vqvae import ModelConfig
+from conftest import psnr
+
+
+def _gradient():
+    y, x = np.mgrid[0:12, 0:10]
+    orig = np.stack([(y * 20 + x * 3) % 256, (x * 25) % 256, np.full_like(x, 128)], -1).astype(np.uint8)
+    return orig, np.full_like(orig, 100)
+
+
+def test_tables_are_exact():
+    """The decoder rebuilds these integers from one byte; any drift breaks old files."""
+    for byte, total, zero, one in [(1, 16785408, 16777216, 1), (96, 16785356, 6601320, 3216196),
+                                   (200, 16772525, 20629, 20591), (255, 5755197, 861, 860)]:
+        t = detail.table(byte)
+        assert (int(t.sum()), int(t[detail.MAX_LEVEL]), int(t[detail.MAX_LEVEL + 1])) == (total, zero, one)
+        assert (t == t[::-1]).all() and t.min() >= 1
+
+
+def test_golden_payload():
+    orig, base = _gradient()
+    payload = detail.encode(orig, base, 4.0)
+    assert len(payload) == 414 and payload[:2] == b"\x00\x40"          # step 4.0 = 64 / 16
+    assert hashlib.sha256(payload).hexdigest()[:16] == "15e8a40b6f19168a"
+
+
+def test_round_trip_error_is_bounded_by_the_step():
+    orig, base = _gradient()
+    for step in (1.0, 4.0, 16.0):
+        out = detail.decode(detail.encode(orig, base, step), base)
+        assert out.shape == orig.shape and out.dtype == np.uint8
+        # coefficient error <= (0.5 + deadzone) step each; orthonormal transforms keep the energy
+        err = np.abs(out.astype(float) - orig).max()
+        assert err <= 0.7 * step * np.sqrt(3 * 64) + 1
+    fine = detail.decode(detail.encode(orig, base, 1.0), base).astype(float) - orig
+    assert np.sqrt((fine ** 2).mean()) < 0.8 and np.abs(fine).max() <= 2
+
+
+def test_zero_residual_codes_nothing():
+    orig, _ = _gradient()
+    payload = detail.encode(orig, orig, 8.0)
+    assert payload[2:2 + detail.CLASSES] == bytes(detail.CLASSES) and len(payload) == 2 + detail.CLASSES
+    assert (detail.decode(payload, orig) == orig).all()
+
+
+def test_a_base_one_level_off_moves_the_output_by_at_most_one():
+    """What another device's networks can do to the base image."""
+    orig, base = _gradient()
+    payload = detail.encode(orig, base, 4.0)
+    out = detail.decode(payload, base).astype(int)
+    assert np.abs(detail.decode(payload, base + 1).astype(int) - out).max() <= 1
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"", "malformed"), (b"\x00\x40" + bytes(191), "malformed"), (b"\x00\x40" + bytes(193), "malformed"),
+    (b"\x00\x00" + bytes(192), "below"),
+])
+def test_malformed_payloads(payload, message):
+    with pytest.raises(detail.DetailError, match=message):
+        detail.decode(payload, np.zeros((8, 8, 3), np.uint8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=16), st.integers(0, 300))
+def test_fuzz_payload_either_decodes_or_is_refused(words, flip):
+    orig, base = _gradient()
+    good = bytearray(detail.encode(orig, base, 4.0))
+    good[flip % len(good)] ^= 0x5A
+    for payload in (bytes(good), bytes(good[:194]) + words):
+        try:
+            out = detail.decode(payload, base)
+        except detail.DetailError:
+            continue
+        assert out.shape == base.shape and out.dtype == np.uint8
+
+
+def test_ladder_of_the_shipped_model(codec):
+    assert codec.qualities == aecodec.QUALITIES
+    steps = [step for _, step in codec.ladder]
+    assert steps[0] == 0 and steps[-1] > 0
+
+
+@pytest.mark.parametrize("ladder, message", [
+    ([[0, 0]], "stages"), ([[12, 0]], "stages"), ([[3, 0.5]], "step"), ([[3]], "entries"), ([[3, "8"]], "step"),
+])
+def test_bad_ladders_are_refused(ladder, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(stages=11, ladder=ladder)
+
+
+def test_detail_qualities_in_the_codec(codec, photo_crop):
+    top = max(codec.qualities)
+    plain = next(q for q in codec.qualities if codec.ladder[q - 1] == (codec.ladder[top - 1][0], 0.0))
+    data = codec.encode(photo_crop, top)
+    f = parse(data)
+    assert f.version == 2 and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    out = codec.decode_pixels(data).rgb
+    assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(codec.encode(photo_crop, plain)).rgb) + 1
+    cut = aecodec.truncate(data, len(data) - 1)          # the detail layer goes first
+    assert parse(cut).version == 1 and parse(cut).stage_count == f.stage_count
+    assert codec.decode_pixels(cut).rgb.shape == photo_crop.shape
+    batch = codec.decode_pixels_many([data, data], batch=2)
+    assert all((b.rgb == out).all() for b in batch)
