@@ -64,8 +64,9 @@ class Codec:
     # -- encode ----------------------------------------------------------------------
     def encode(self, image, quality: int | None = None, *, max_bytes: int | None = None,
                bpp: float | None = None) -> bytes:
-        """Encode to .aec bytes; with a budget (max_bytes or bpp), the longest prefix of
-        stages (up to ``quality``, default all) that fits."""
+        """Encode to .aec bytes. With a budget (max_bytes or bpp): the highest quality up
+        to ``quality`` (default: the highest) whose file fits, the detail step then
+        made as fine as the budget allows (``_fit``)."""
         return self.encode_many([image], quality, max_bytes=max_bytes, bpp=bpp)[0]
 
     def encode_many(self, images, quality: int | None = None, *, max_bytes: int | None = None,
@@ -75,28 +76,77 @@ class Codec:
         file is the same as ``encode`` would write, up to the last float bit."""
         budgeted = max_bytes is not None or bpp is not None
         quality = self._check_quality(quality, budgeted)
-        if budgeted:
-            self._budget(max_bytes, bpp, 1)          # bad budget arguments fail before any work
-        n_stages, step = self.ladder[quality - 1]
+        if not budgeted:
+            n_stages, step = self.ladder[quality - 1]
+            pixels = [self.load(image) for image in images]
+            return [f.to_bytes() for f in self._encode_pixels(pixels, n_stages, step, batch)]
+        self._budget(max_bytes, bpp, 1)              # bad budget arguments fail before any work
+        ladder = self.ladder[:quality]
         pixels = [self.load(image) for image in images]
-        indices = self._batched(pixels, lambda px: self._cells(px.height, px.width),
-                                lambda part: self._indices(part, n_stages), batch)
+        indices = self._indices_batched(pixels, max(s for s, _ in ladder), batch)
+        return [self._fit(px, idx, ladder, self._budget(max_bytes, bpp, px.width * px.height)).to_bytes()
+                for px, idx in zip(pixels, indices)]
+
+    def _encode_pixels(self, pixels: list[Pixels], n_stages: int, step: float, batch: int) -> list[AecFile]:
+        """Files of ``n_stages`` stages, with a detail layer at ``step`` unless it is 0."""
+        indices = self._indices_batched(pixels, n_stages, batch)
         details = [b""] * len(pixels)
         if step:
             # The detail layer codes what the decoder's own base image misses.
             bases = self._batched(list(zip(indices, pixels)), lambda item: self._base_key(item[0], item[1]),
                                   lambda part: self._synthesize([idx for idx, _ in part], part[0][1].height,
                                                                 part[0][1].width), batch)
-            details = [detail.encode(px.rgb, base, step) for px, base in zip(pixels, bases)]
-        out = []
-        for px, idx, extra in zip(pixels, indices, details):
-            stages = tuple(encode_stage(self.freqs, idx, s) for s in range(n_stages))
-            alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
-            f = AecFile(px.mode, self.weights.model_id, px.width, px.height, stages, alpha, extra)
-            if budgeted:
-                f = aec_format.fit(f, self._budget(max_bytes, bpp, px.width * px.height))
-            out.append(f.to_bytes())
-        return out
+            details = [detail.encode(px.rgb, base, step, detail.activity(idx))
+                       for px, base, idx in zip(pixels, bases, indices)]
+        return [self._file(px, self._payloads(idx), extra) for px, idx, extra in zip(pixels, indices, details)]
+
+    def _indices_batched(self, pixels: list[Pixels], n_stages: int, batch: int) -> list[np.ndarray]:
+        return self._batched(pixels, lambda px: self._cells(px.height, px.width),
+                             lambda part: self._indices(part, n_stages), batch)
+
+    def _payloads(self, indices: np.ndarray) -> tuple[bytes, ...]:
+        return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
+
+    def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"") -> AecFile:
+        alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
+        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra)
+
+    def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
+        """The best file within ``budget`` bytes from one search over all the stages the
+        ladder uses: the highest ladder quality that fits (its stages a prefix), then,
+        if the next quality up has a detail layer, that layer at the finest step (by
+        bisection, up to 8 times coarser) that still fits, when that makes a bigger file.
+        """
+        payloads = self._payloads(indices)
+        bases = {}
+
+        def build(n_stages: int, step: float) -> AecFile:
+            extra = b""
+            if step:
+                if n_stages not in bases:
+                    bases[n_stages] = self._synthesize([indices[:n_stages]], px.height, px.width)[0]
+                extra = detail.encode(px.rgb, bases[n_stages], step, detail.activity(indices[:n_stages]))
+            return self._file(px, payloads[:n_stages], extra)
+
+        for q in range(len(ladder), 0, -1):
+            f = build(*ladder[q - 1])
+            if len(f.to_bytes()) <= budget:
+                break
+        else:
+            raise ValueError(f"cannot fit the image in {budget} bytes: the first stage alone makes a "
+                             f"{len(f.to_bytes())}-byte file")
+        if q < len(ladder) and ladder[q][1]:
+            n_stages, fine, coarse = ladder[q][0], ladder[q][1], min(8 * ladder[q][1], detail.MAX_STEP)
+            for _ in range(6):                        # fine never fits; coarse is tried
+                step = (fine * coarse) ** 0.5
+                g = build(n_stages, step)
+                if len(g.to_bytes()) <= budget:
+                    coarse = step
+                    if len(g.to_bytes()) > len(f.to_bytes()):
+                        f = g
+                else:
+                    fine = step
+        return f
 
     def load(self, image) -> Pixels:
         """The pixels of an image the codec accepts (path, PIL image, array), within the limit."""
@@ -198,10 +248,10 @@ class Codec:
                              lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
                                                            part[0][0].width), batch)
         out = []
-        for (f, _, alpha), rgb in zip(coded, rgbs):
+        for (f, idx, alpha), rgb in zip(coded, rgbs):
             if f.detail:
                 try:
-                    rgb = detail.decode(f.detail, rgb)
+                    rgb = detail.decode(f.detail, rgb, detail.activity(idx))
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
             out.append(Pixels(rgb, f.mode, alpha))

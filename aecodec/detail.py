@@ -106,20 +106,80 @@ def _bits_per_level() -> np.ndarray:
     return -np.log2(t / t.sum(1, keepdims=True))
 
 
-def _best_byte(levels: np.ndarray) -> int:
-    """The table that codes these levels in the fewest bits (0 if all are zero)."""
-    values, counts = np.unique(levels, return_counts=True)
-    if len(values) == 1 and values[0] == 0:
-        return 0
-    return 1 + int(np.argmin(_bits_per_level()[:, values + MAX_LEVEL] @ counts))
+# Contexts: how active the base's finest stages are around the block (tertiles of
+# the count of non-zero indices of its last two stages in the 16x16 cell, within the
+# image: RVQ spends codes where the texture is) x how much of this block's residual
+# is already coded (sum of |level| over the classes before, bucketed). Each context
+# shifts every class's table byte by its own transmitted offset.
+ACTIVITY_BUCKETS = 3
+CODED_EDGES = (1, 2, 4, 8)
+CONTEXTS = ACTIVITY_BUCKETS * (len(CODED_EDGES) + 1)
+_ZIGZAG = sorted(range(BLOCK * BLOCK), key=lambda k: (k // BLOCK + k % BLOCK, k // BLOCK))
+ORDER = [(c, f) for f in _ZIGZAG for c in range(3)]       # low frequencies first, channels interleaved
+
+
+def activity(indices: np.ndarray) -> np.ndarray:
+    """RVQ indices [S, G, h, w] -> activity bucket per 16x16 cell [h, w] (0..2)."""
+    count = (indices[-2:] != 0).sum((0, 1))
+    ranked = np.sort(count.ravel())
+    edges = [ranked[len(ranked) // 3], ranked[2 * len(ranked) // 3]]
+    return np.digitize(count, edges)
+
+
+def _block_activity(cells: np.ndarray, h: int, w: int) -> np.ndarray:
+    bh, bw = -(-h // BLOCK), -(-w // BLOCK)
+    if cells.shape != (-(-bh // 2), -(-bw // 2)):
+        raise ValueError(f"activity grid {cells.shape} does not fit a {w}x{h} image")
+    return np.repeat(np.repeat(cells, 2, 0), 2, 1)[:bh, :bw].ravel() * (len(CODED_EDGES) + 1)
+
+
+def _tables_for(byte: int, offsets: np.ndarray) -> list:
+    return [_model(int(np.clip(byte + d, 1, 255))) for d in offsets]
+
+
+def _choose_tables(levels: np.ndarray, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class bytes [CLASSES] (0: all zero) and context offsets [CONTEXTS] that code
+    ``levels`` [CLASSES, blocks] in about the fewest bits (alternating minimisation)."""
+    bits = _bits_per_level()
+    cost = np.zeros((CLASSES, CONTEXTS, 255))          # bits under every table byte
+    for j in range(CLASSES):
+        key, counts = np.unique(contexts[j] * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL, return_counts=True)
+        for k in np.unique(key // (2 * MAX_LEVEL + 1)):
+            sel = key // (2 * MAX_LEVEL + 1) == k
+            cost[j, k] = bits[:, key[sel] % (2 * MAX_LEVEL + 1)] @ counts[sel]
+    coded = np.abs(levels).any(1)
+    offsets = np.zeros(CONTEXTS, dtype=np.int64)
+    shifts = np.arange(-64, 65)
+    ctx = np.arange(CONTEXTS)
+    for _ in range(3):
+        candidates = np.clip(np.arange(1, 256)[None] + offsets[:, None], 1, 255) - 1       # [K, 255]
+        byte = 1 + cost[:, ctx[:, None], candidates].sum(1).argmin(1)                      # [CLASSES]
+        tried = np.clip(byte[coded, None] + shifts[None], 1, 255) - 1                       # [n, shifts]
+        for k in range(CONTEXTS):
+            offsets[k] = shifts[cost[coded][:, k][np.arange(coded.sum())[:, None], tried].sum(0).argmin()]
+    candidates = np.clip(np.arange(1, 256)[None] + offsets[:, None], 1, 255) - 1
+    byte = 1 + cost[:, ctx[:, None], candidates].sum(1).argmin(1)
+    return np.where(coded, byte, 0), offsets
 
 
 def _model(byte: int):
     return constriction.stream.model.Categorical(table(byte), perfect=False)
 
 
-def encode(original: np.ndarray, base: np.ndarray, step: float, deadzone: float = 0.2) -> bytes:
-    """Code ``original - base`` (uint8 [H, W, 3] each) at quantizer ``step``.
+def _contexts(levels_of, activity_ctx: np.ndarray):
+    """Yield (class row, channel, frequency, contexts) in coding order; ``levels_of(j)``
+    returns class j's levels once known (the decoder fills them in as it goes)."""
+    coded_sum = np.zeros_like(activity_ctx)
+    for j, (c, f) in enumerate(ORDER):
+        ctx = activity_ctx + np.digitize(coded_sum, CODED_EDGES)
+        yield j, c * BLOCK * BLOCK + f, ctx
+        coded_sum = coded_sum + np.abs(levels_of(j))
+
+
+def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarray,
+           deadzone: float = 0.2) -> bytes:
+    """Code ``original - base`` (uint8 [H, W, 3] each) at quantizer ``step``; ``cells``
+    is ``activity`` of the base's RVQ indices.
 
     ``deadzone`` rounds magnitudes down by that fraction of a step (an encoder choice:
     small coefficients cost more bits than the error they remove).
@@ -128,34 +188,50 @@ def encode(original: np.ndarray, base: np.ndarray, step: float, deadzone: float 
     if not 16 * MIN_STEP <= code <= 0xFFFF:
         raise ValueError(f"detail step must be from {MIN_STEP} to {MAX_STEP}, not {step!r}")
     step = code / 16
+    h, w = original.shape[:2]
     coefs = _forward(original.astype(np.float64) - base.astype(np.float64)) / step
     levels = np.sign(coefs) * np.floor(np.abs(coefs) + 0.5 - deadzone)
     levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int64).reshape(CLASSES, -1)
-    scales = bytes(_best_byte(row) for row in levels)
+    ordered = levels[[c * BLOCK * BLOCK + f for c, f in ORDER]]
+    steps = list(_contexts(lambda j: ordered[j], _block_activity(cells, h, w)))
+    contexts = np.stack([ctx for _, _, ctx in steps])
+    byte, offsets = _choose_tables(ordered, contexts)
     enc = constriction.stream.queue.RangeEncoder()
-    for row, byte in zip(levels, scales):
-        if byte:
-            enc.encode((row + MAX_LEVEL).astype(np.int32), _model(byte))
-    return _HEAD.pack(code) + scales + enc.get_compressed().astype("<u4").tobytes()
+    for j, _, ctx in steps:
+        if byte[j]:
+            for k, model in enumerate(_tables_for(byte[j], offsets)):
+                sel = ordered[j][ctx == k]
+                if sel.size:
+                    enc.encode((sel + MAX_LEVEL).astype(np.int32), model)
+    return (_HEAD.pack(code) + offsets.astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
+            + enc.get_compressed().astype("<u4").tobytes())
 
 
-def decode(payload: bytes, base: np.ndarray) -> np.ndarray:
+def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3]."""
-    if len(payload) < _HEAD.size + CLASSES or (len(payload) - _HEAD.size - CLASSES) % 4:
+    head = _HEAD.size + CONTEXTS + CLASSES
+    if len(payload) < head or (len(payload) - head) % 4:
         raise DetailError(f"detail payload of {len(payload)} bytes is malformed")
     (code,) = _HEAD.unpack_from(payload)
     if code < 16 * MIN_STEP:
         raise DetailError(f"detail step {code / 16} is below {MIN_STEP}")
-    scales = payload[_HEAD.size:_HEAD.size + CLASSES]
-    words = np.frombuffer(payload[_HEAD.size + CLASSES:], dtype="<u4").astype(np.uint32)
+    offsets = np.frombuffer(payload, np.int8, CONTEXTS, _HEAD.size).astype(np.int64)
+    byte = payload[_HEAD.size + CONTEXTS:head]
+    words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = base.shape[:2]
     blocks = -(-h // BLOCK) * -(-w // BLOCK)
-    levels = np.zeros((CLASSES, blocks))
+    levels = np.zeros((CLASSES, blocks), dtype=np.int64)
+    ordered = np.zeros((CLASSES, blocks), dtype=np.int64)
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
-        for i, byte in enumerate(scales):
-            if byte:
-                levels[i] = dec.decode(_model(byte), blocks).astype(np.int64) - MAX_LEVEL
+        for j, row, ctx in _contexts(lambda j: ordered[j], _block_activity(cells, h, w)):
+            if byte[j]:
+                for k, model in enumerate(_tables_for(byte[j], offsets)):
+                    sel = ctx == k
+                    n = int(sel.sum())
+                    if n:
+                        ordered[j][sel] = dec.decode(model, n).astype(np.int64) - MAX_LEVEL
+            levels[row] = ordered[j]
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException

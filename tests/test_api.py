@@ -168,14 +168,20 @@ def test_pillow_plugin(tmp_path, photo_crop, codec):
         Image.open(io.BytesIO(broken))
 
 
-def test_size_budgets_use_the_progressive_stream(codec, photo_crop):
-    # A budget keeps a prefix of the all-stage file (whose early stages the codeword
-    # search chose with all stages in view, so a direct lower-quality file differs).
+def test_size_budgets_pick_the_best_file_that_fits(codec, photo_crop):
+    # One search over all the stages the ladder uses; the highest quality that fits,
+    # its stages a prefix of that search, then the detail step refined to the budget.
+    from aecodec.format import parse
     full = codec.encode(photo_crop, max(codec.qualities))
-    for budget in (len(full) // 3, len(full) // 2, len(full)):
+    base = aecodec.truncate(full, len(full) - 1)          # the detail layer dropped
+    assert parse(base).version == 1
+    assert codec.encode(photo_crop, max_bytes=len(full)) == full
+    for budget in (len(full) // 3, len(full) // 2, (len(base) + len(full)) // 2, len(full) - 1):
         data = codec.encode(photo_crop, max_bytes=budget)
-        assert len(data) <= budget
-        assert data == aecodec.truncate(full, budget)       # same bytes: no re-encoding
+        assert len(aecodec.truncate(full, budget)) <= len(data) <= budget
+        assert codec.decode_pixels(data).rgb.shape == photo_crop.shape
+    middle = codec.encode(photo_crop, max_bytes=(len(base) + len(full)) // 2)
+    assert parse(middle).detail and len(middle) > 0.85 * (len(base) + len(full)) // 2
     pixels = 96 * 64
     data = codec.encode(photo_crop, bpp=2.0)
     assert len(data) * 8 / pixels <= 2.0

@@ -12,6 +12,9 @@ from aecodec.model.vqvae import ModelConfig
 from conftest import psnr
 
 
+CELLS = np.zeros((1, 1), dtype=np.int64)
+
+
 def _gradient():
     y, x = np.mgrid[0:12, 0:10]
     orig = np.stack([(y * 20 + x * 3) % 256, (x * 25) % 256, np.full_like(x, 128)], -1).astype(np.uint8)
@@ -29,56 +32,57 @@ def test_tables_are_exact():
 
 def test_golden_payload():
     orig, base = _gradient()
-    payload = detail.encode(orig, base, 4.0)
-    assert len(payload) == 414 and payload[:2] == b"\x00\x40"          # step 4.0 = 64 / 16
-    assert hashlib.sha256(payload).hexdigest()[:16] == "15e8a40b6f19168a"
+    payload = detail.encode(orig, base, 4.0, CELLS)
+    assert len(payload) == 429 and payload[:2] == b"\x00\x40"          # step 4.0 = 64 / 16
+    assert hashlib.sha256(payload).hexdigest()[:16] == "86b80807f668c742"
 
 
 def test_round_trip_error_is_bounded_by_the_step():
     orig, base = _gradient()
     for step in (1.0, 4.0, 16.0):
-        out = detail.decode(detail.encode(orig, base, step), base)
+        out = detail.decode(detail.encode(orig, base, step, CELLS), base, CELLS)
         assert out.shape == orig.shape and out.dtype == np.uint8
         # coefficient error <= (0.5 + deadzone) step each; orthonormal transforms keep the energy
         err = np.abs(out.astype(float) - orig).max()
         assert err <= 0.7 * step * np.sqrt(3 * 64) + 1
-    fine = detail.decode(detail.encode(orig, base, 1.0), base).astype(float) - orig
+    fine = detail.decode(detail.encode(orig, base, 1.0, CELLS), base, CELLS).astype(float) - orig
     assert np.sqrt((fine ** 2).mean()) < 0.8 and np.abs(fine).max() <= 2
 
 
 def test_zero_residual_codes_nothing():
     orig, _ = _gradient()
-    payload = detail.encode(orig, orig, 8.0)
-    assert payload[2:2 + detail.CLASSES] == bytes(detail.CLASSES) and len(payload) == 2 + detail.CLASSES
-    assert (detail.decode(payload, orig) == orig).all()
+    payload = detail.encode(orig, orig, 8.0, CELLS)
+    head = 2 + detail.CONTEXTS + detail.CLASSES
+    assert payload[2 + detail.CONTEXTS:head] == bytes(detail.CLASSES) and len(payload) == head
+    assert (detail.decode(payload, orig, CELLS) == orig).all()
 
 
 def test_a_base_one_level_off_moves_the_output_by_at_most_one():
     """What another device's networks can do to the base image."""
     orig, base = _gradient()
-    payload = detail.encode(orig, base, 4.0)
-    out = detail.decode(payload, base).astype(int)
-    assert np.abs(detail.decode(payload, base + 1).astype(int) - out).max() <= 1
+    payload = detail.encode(orig, base, 4.0, CELLS)
+    out = detail.decode(payload, base, CELLS).astype(int)
+    assert np.abs(detail.decode(payload, base + 1, CELLS).astype(int) - out).max() <= 1
 
 
 @pytest.mark.parametrize("payload, message", [
-    (b"", "malformed"), (b"\x00\x40" + bytes(191), "malformed"), (b"\x00\x40" + bytes(193), "malformed"),
-    (b"\x00\x00" + bytes(192), "below"),
+    (b"", "malformed"), (b"\x00\x40" + bytes(206), "malformed"), (b"\x00\x40" + bytes(208), "malformed"),
+    (b"\x00\x00" + bytes(207), "below"),
 ])
 def test_malformed_payloads(payload, message):
     with pytest.raises(detail.DetailError, match=message):
-        detail.decode(payload, np.zeros((8, 8, 3), np.uint8))
+        detail.decode(payload, np.zeros((8, 8, 3), np.uint8), CELLS)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=16), st.integers(0, 300))
 def test_fuzz_payload_either_decodes_or_is_refused(words, flip):
     orig, base = _gradient()
-    good = bytearray(detail.encode(orig, base, 4.0))
+    good = bytearray(detail.encode(orig, base, 4.0, CELLS))
     good[flip % len(good)] ^= 0x5A
-    for payload in (bytes(good), bytes(good[:194]) + words):
+    for payload in (bytes(good), bytes(good[:2 + detail.CONTEXTS + detail.CLASSES]) + words):
         try:
-            out = detail.decode(payload, base)
+            out = detail.decode(payload, base, CELLS)
         except detail.DetailError:
             continue
         assert out.shape == base.shape and out.dtype == np.uint8
@@ -111,3 +115,15 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     assert codec.decode_pixels(cut).rgb.shape == photo_crop.shape
     batch = codec.decode_pixels_many([data, data], batch=2)
     assert all((b.rgb == out).all() for b in batch)
+
+
+def test_activity_buckets_are_tertiles_of_the_last_two_stages():
+    idx = np.zeros((3, 2, 3, 3), dtype=np.int64)
+    idx[0] = 5                                   # the first stage does not count
+    idx[1, 0] = np.arange(9).reshape(3, 3)       # 0 or 1 non-zero ...
+    idx[2, :, 2] = 1                             # ... plus 2 in the last row
+    cells = detail.activity(idx)
+    assert cells.shape == (3, 3) and set(np.unique(cells)) <= {0, 1, 2}
+    assert cells[0, 0] == 0 and cells[2, 2] == 2
+    with pytest.raises(ValueError, match="does not fit"):
+        detail.encode(*_gradient(), 4.0, np.zeros((2, 2), dtype=np.int64))

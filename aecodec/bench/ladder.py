@@ -1,0 +1,88 @@
+"""Choose the quality ladder (RVQ stages, detail step per quality) on held-out photos.
+
+Measures every (stages, step) pair of a grid on the validation photos (never Kodak),
+prints their mean bpp / PSNR / MS-SSIM, then the BD-rate against JPEG on the same
+photos of the model card's ladder and of any ``--ladder`` candidates, and of each
+against the plain ladder (quality = stages, no detail layer) on the range they share:
+
+    python -m aecodec.bench.ladder --every 2 --ladder 1:0,2:0,...,8:24,8:12
+
+The ladder is encoder policy (the decoder reads stages and step from the file), so
+it lives in the model card's config and changing it changes no model id.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from PIL import Image
+
+from .codecs import AecBench, PillowBench
+from .run import _bd, measure, summarize
+
+
+class LadderBench(AecBench):
+    """The codec at arbitrary (stages, step) pairs; quality i is ``pairs[i]``."""
+
+    def __init__(self, codec, pairs):
+        super().__init__(codec)
+        self.pairs = list(pairs)
+        self.qualities = tuple(range(len(self.pairs)))
+
+    def encode(self, rgb, quality):
+        stages, step = self.pairs[quality]
+        return self.codec._encode_pixels([self.codec.load(rgb)], stages, step, 1)[0].to_bytes()
+
+
+def _parse(text: str) -> list[tuple[int, float]]:
+    return [(int(a), float(b)) for a, b in (item.split(":") for item in text.split(","))]
+
+
+def _curve(points: dict, ladder) -> dict:
+    rows = np.array([points[pair] for pair in ladder])
+    return {"results": {"bpp": list(rows[:, 0]), "psnr-rgb": list(rows[:, 1]), "ms-ssim-rgb": list(rows[:, 2])}}
+
+
+def _percent(anchor: dict, test: dict) -> str:
+    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:+.1f}%"
+                      for m in ("psnr-rgb", "ms-ssim-rgb"))
+
+
+def main(argv=None):
+    from ..codec import Codec
+    from ..train.config import TrainConfig
+    from ..train.data import list_images, split
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stages", default="1,2,3,4,5,6,7,8,9,10,11")
+    p.add_argument("--steps", default="0,64,48,40,32,28,24,20,16,12", help="0 = no detail layer")
+    p.add_argument("--ladder", action="append", default=[], help="stages:step,... (repeatable)")
+    p.add_argument("--every", type=int, default=2, help="every n-th validation photo")
+    a = p.parse_args(argv)
+    config = TrainConfig()
+    files = split(list_images(config.data_dirs), config.val_every_nth)[1][::a.every]
+    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    codec = Codec(device="cpu")
+    candidates = [codec.ladder] + [_parse(text) for text in a.ladder]
+    plain = tuple((s, 0.0) for s in range(1, codec.weights.config.stages + 1))
+    pairs = sorted({(int(s), float(t)) for s in a.stages.split(",") for t in a.steps.split(",")}
+                   | {pair for ladder in candidates for pair in ladder} | set(plain))
+    bench = LadderBench(codec, pairs)
+    r = summarize(bench, measure(bench, images))["results"]
+    points = {pairs[q]: (b, ps, ms) for q, b, ps, ms in zip(r["quality"], r["bpp"], r["psnr-rgb"], r["ms-ssim-rgb"])}
+    print(f"{len(images)} validation photos")
+    print("| stages | step | bpp | PSNR | MS-SSIM |\n|---|---|---|---|---|")
+    for (stages, step), (b, ps, ms) in sorted(points.items()):
+        print(f"| {stages} | {step:g} | {b:.3f} | {ps:.2f} | {ms:.4f} |")
+    jpeg = PillowBench("JPEG")
+    anchor = summarize(jpeg, measure(jpeg, images))
+    print("\n| ladder | vs JPEG (PSNR / MS-SSIM) | vs the plain ladder | bpp range |\n|---|---|---|---|")
+    for name, ladder in [("plain (stages only)", plain), ("model card", candidates[0])] + \
+            [(text, ladder) for text, ladder in zip(a.ladder, candidates[1:])]:
+        curve = _curve(points, ladder)
+        bpp = curve["results"]["bpp"]
+        print(f"| {name} | {_percent(anchor, curve)} | {_percent(_curve(points, plain), curve)} "
+              f"| {min(bpp):.3f}-{max(bpp):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
