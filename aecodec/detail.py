@@ -56,25 +56,28 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 
 DCT = _dct_matrix(BLOCK)
+# The transforms run in float32 (half the memory of float64 at 12 MP; the rounding
+# they can shift is the same one-level latitude the networks already have).
+_DCT32, _COLOUR32 = DCT.astype(np.float32), COLOUR.astype(np.float32)
 
 
 def _forward(residual: np.ndarray) -> np.ndarray:
     """[H, W, 3] float -> coefficients [3, 64, blocks] (image padded with zeros to 8)."""
     h, w = residual.shape[:2]
     bh, bw = -(-h // BLOCK), -(-w // BLOCK)
-    padded = np.zeros((bh * BLOCK, bw * BLOCK, 3))
-    padded[:h, :w] = residual @ COLOUR.T
+    padded = np.zeros((bh * BLOCK, bw * BLOCK, 3), dtype=np.float32)
+    padded[:h, :w] = residual @ _COLOUR32.T
     blocks = padded.reshape(bh, BLOCK, bw, BLOCK, 3).transpose(4, 0, 2, 1, 3)    # [3, bh, bw, 8, 8]
-    coefs = DCT @ blocks @ DCT.T
+    coefs = _DCT32 @ blocks @ _DCT32.T
     return coefs.reshape(3, bh * bw, BLOCK * BLOCK).transpose(0, 2, 1)
 
 
 def _inverse(coefs: np.ndarray, h: int, w: int) -> np.ndarray:
     bh, bw = -(-h // BLOCK), -(-w // BLOCK)
     blocks = coefs.transpose(0, 2, 1).reshape(3, bh, bw, BLOCK, BLOCK)
-    pixels = DCT.T @ blocks @ DCT
+    pixels = _DCT32.T @ blocks @ _DCT32
     residual = pixels.transpose(1, 3, 2, 4, 0).reshape(bh * BLOCK, bw * BLOCK, 3)[:h, :w]
-    return residual @ COLOUR             # COLOUR is orthonormal: its inverse is its transpose
+    return residual @ _COLOUR32          # COLOUR is orthonormal: its inverse is its transpose
 
 
 def scale_of(byte: int) -> float:
@@ -130,7 +133,7 @@ def _block_activity(cells: np.ndarray, h: int, w: int) -> np.ndarray:
     bh, bw = -(-h // BLOCK), -(-w // BLOCK)
     if cells.shape != (-(-bh // 2), -(-bw // 2)):
         raise ValueError(f"activity grid {cells.shape} does not fit a {w}x{h} image")
-    return np.repeat(np.repeat(cells, 2, 0), 2, 1)[:bh, :bw].ravel() * (len(CODED_EDGES) + 1)
+    return (np.repeat(np.repeat(cells, 2, 0), 2, 1)[:bh, :bw].ravel() * (len(CODED_EDGES) + 1)).astype(np.int8)
 
 
 def _tables_for(byte: int, offsets: np.ndarray) -> list:
@@ -143,7 +146,8 @@ def _choose_tables(levels: np.ndarray, contexts: np.ndarray) -> tuple[np.ndarray
     bits = _bits_per_level()
     cost = np.zeros((CLASSES, CONTEXTS, 255))          # bits under every table byte
     for j in range(CLASSES):
-        key, counts = np.unique(contexts[j] * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL, return_counts=True)
+        key, counts = np.unique(contexts[j].astype(np.int64) * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL,
+                                return_counts=True)
         for k in np.unique(key // (2 * MAX_LEVEL + 1)):
             sel = key // (2 * MAX_LEVEL + 1) == k
             cost[j, k] = bits[:, key[sel] % (2 * MAX_LEVEL + 1)] @ counts[sel]
@@ -169,9 +173,9 @@ def _model(byte: int):
 def _contexts(levels_of, activity_ctx: np.ndarray):
     """Yield (class row, channel, frequency, contexts) in coding order; ``levels_of(j)``
     returns class j's levels once known (the decoder fills them in as it goes)."""
-    coded_sum = np.zeros_like(activity_ctx)
+    coded_sum = np.zeros(activity_ctx.shape, dtype=np.int64)
     for j, (c, f) in enumerate(ORDER):
-        ctx = activity_ctx + np.digitize(coded_sum, CODED_EDGES)
+        ctx = activity_ctx + np.digitize(coded_sum, CODED_EDGES).astype(np.int8)
         yield j, c * BLOCK * BLOCK + f, ctx
         coded_sum = coded_sum + np.abs(levels_of(j))
 
@@ -189,9 +193,9 @@ def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarra
         raise ValueError(f"detail step must be from {MIN_STEP} to {MAX_STEP}, not {step!r}")
     step = code / 16
     h, w = original.shape[:2]
-    coefs = _forward(original.astype(np.float64) - base.astype(np.float64)) / step
+    coefs = _forward(original.astype(np.float32) - base.astype(np.float32)) / np.float32(step)
     levels = np.sign(coefs) * np.floor(np.abs(coefs) + 0.5 - deadzone)
-    levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int64).reshape(CLASSES, -1)
+    levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int32).reshape(CLASSES, -1)
     ordered = levels[[c * BLOCK * BLOCK + f for c, f in ORDER]]
     steps = list(_contexts(lambda j: ordered[j], _block_activity(cells, h, w)))
     contexts = np.stack([ctx for _, _, ctx in steps])
@@ -220,8 +224,8 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
     words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = base.shape[:2]
     blocks = -(-h // BLOCK) * -(-w // BLOCK)
-    levels = np.zeros((CLASSES, blocks), dtype=np.int64)
-    ordered = np.zeros((CLASSES, blocks), dtype=np.int64)
+    levels = np.zeros((CLASSES, blocks), dtype=np.int32)
+    ordered = np.zeros((CLASSES, blocks), dtype=np.int32)
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
         for j, row, ctx in _contexts(lambda j: ordered[j], _block_activity(cells, h, w)):
@@ -230,11 +234,11 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
                     sel = ctx == k
                     n = int(sel.sum())
                     if n:
-                        ordered[j][sel] = dec.decode(model, n).astype(np.int64) - MAX_LEVEL
+                        ordered[j][sel] = dec.decode(model, n) - MAX_LEVEL
             levels[row] = ordered[j]
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise DetailError(f"detail payload does not decode: {exc}") from None
-    residual = _inverse(levels.reshape(3, BLOCK * BLOCK, blocks) * (code / 16), h, w)
+    residual = _inverse(levels.reshape(3, BLOCK * BLOCK, blocks).astype(np.float32) * np.float32(code / 16), h, w)
     return np.clip(np.round(base + residual), 0, 255).astype(np.uint8)

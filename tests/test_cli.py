@@ -173,3 +173,11 @@ def test_batches_give_the_same_files_and_blame_the_right_file(tmp_path, photo_cr
     run("decompress", many / "p1.aec", "-o", tmp_path / "p1-alone.png")
     b = np.asarray(Image.open(tmp_path / "p1-alone.png")).astype(int)
     assert np.abs(a - b).max() <= 1                # batched convolutions may round differently
+
+
+def test_info_shows_the_detail_layer(photo_png):
+    r = run("compress", photo_png, "-q", "13")
+    assert r.exit_code == 0, r.output
+    r = run("info", photo_png.with_suffix(".aec"))
+    assert r.exit_code == 0 and "format version: 2" in r.output
+    assert "detail layer:   none" not in r.output and " bytes" in r.output.split("detail layer:")[1].splitlines()[0]

@@ -38,21 +38,27 @@ def update_readme(readme: Path, results_dir: Path) -> None:
     readme.write_text(new)
 
 
-def update_model_card(card_path: Path, results_dir: Path) -> None:
-    """Copy the measured Kodak numbers into the model card (the hash covers only the
-    safetensors file, so the card can carry results measured after export)."""
+def _bd_against_jpeg(results_dir: Path) -> dict:
     from .run import _bd
-    card = json.loads(card_path.read_text())
     aec = json.loads((results_dir / "aecodec.json").read_text())
     jpeg = json.loads((results_dir / "jpeg.json").read_text())
-    r = aec["results"]
+    return {"psnr": round(_bd(jpeg, aec, "psnr-rgb"), 4), "ms-ssim": round(_bd(jpeg, aec, "ms-ssim-rgb"), 4)}
+
+
+def update_model_card(card_path: Path, results_dir: Path, validation_dir: Path | None = None) -> None:
+    """Copy the measured Kodak numbers (and the held-out photos' BD-rates, when that
+    folder exists) into the model card (the hash covers only the safetensors file, so
+    the card can carry results measured after export)."""
+    card = json.loads(card_path.read_text())
+    r = json.loads((results_dir / "aecodec.json").read_text())["results"]
     card["results"] = {
         "kodak": {k: [round(v, 4) for v in r[k]] for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")},
         "kodak_qualities": r["quality"],
-        "bd_rate_vs_pillow_jpeg": {"psnr": round(_bd(jpeg, aec, "psnr-rgb"), 4),
-                                   "ms-ssim": round(_bd(jpeg, aec, "ms-ssim-rgb"), 4)},
+        "bd_rate_vs_pillow_jpeg": _bd_against_jpeg(results_dir),
         "measured_by": "aecodec bench (benchmarks/README.md)",
     }
+    if validation_dir is not None and (validation_dir / "aecodec.json").exists():
+        card["results"]["validation_bd_rate_vs_pillow_jpeg"] = _bd_against_jpeg(validation_dir)
     stages = results_dir / "stages.json"
     if stages.exists():
         card["results"]["stages"] = json.loads(stages.read_text())
@@ -61,4 +67,5 @@ def update_model_card(card_path: Path, results_dir: Path) -> None:
 
 if __name__ == "__main__":
     update_readme(Path("README.md"), Path("benchmarks/results/kodak"))
-    update_model_card(Path("weights/model.json"), Path("benchmarks/results/kodak"))
+    update_model_card(Path("weights/model.json"), Path("benchmarks/results/kodak"),
+                      Path("benchmarks/results/validation"))

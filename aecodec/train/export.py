@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..entropy import NUM_CONTEXTS, count_indices, quantize_counts
+from ..format import FORMAT_VERSION
 from ..model.vqvae import VQVAE
 from ..weights import save_weights
 from .config import TrainConfig
@@ -47,8 +48,8 @@ def validation_log(run_dir: Path) -> list[dict]:
 
 def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
            data_dirs: list[str] | None = None, **search) -> dict:
-    """``search`` may set the encoder-side search_mix / search_scale / search_beam of the
-    model config.
+    """``search`` may set the encoder-side search_mix / search_scale / search_beam and
+    the quality ``ladder`` of the model config.
     ``data_dirs`` replaces the run's data folders for fitting the tables (a run trained
     on packed, downscaled copies should fit its tables on the original photos)."""
     run_dir = Path(run_dir)
@@ -65,7 +66,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     used = counts.sum(2) > 0
     card = {
         "name": "aecodec-default",
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,      # the newest .aec version it writes
         "training": {
             "data": [str(d) for d in config.data_dirs],
             "train_images": len(train_files),
@@ -93,11 +94,15 @@ def main(argv=None):
     p.add_argument("--search-mix", type=float, default=None)
     p.add_argument("--search-scale", type=float, default=None)
     p.add_argument("--search-beam", type=int, default=None)
+    p.add_argument("--ladder", default=None,
+                   help="quality ladder stages:step,... (step 0: no detail layer; default: quality = stages)")
     p.add_argument("--data-dirs", nargs="+", default=None,
                    help="photos to fit the entropy tables on (default: the run's data_dirs)")
     a = p.parse_args(argv)
     card = export(Path(a.run_dir), Path(a.out_dir), a.max_images, a.data_dirs,
-                  search_mix=a.search_mix, search_scale=a.search_scale, search_beam=a.search_beam)
+                  search_mix=a.search_mix, search_scale=a.search_scale, search_beam=a.search_beam,
+                  ladder=None if a.ladder is None else
+                  [(int(s), float(t)) for s, t in (item.split(":") for item in a.ladder.split(","))])
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 
 
