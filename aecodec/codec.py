@@ -20,6 +20,7 @@ from .model.tiling import decode_tiled, encode_tiled
 from .weights import LoadedWeights, load_weights
 
 DEFAULT_MAX_PIXELS = 180_000_000    # like Pillow's MAX_IMAGE_PIXELS, twice over
+BUDGET_FINEST_STEP = 32.0           # budgets: detail steps tried over a base that is not the ladder's
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -113,9 +114,9 @@ class Codec:
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
-        ladder uses: the highest ladder quality that fits (its stages a prefix), then,
-        if the next quality up has a detail layer, that layer at the finest step (by
-        bisection, up to 8 times coarser) that still fits, when that makes a bigger file.
+        ladder uses: the highest ladder quality that fits (its stages a prefix), then a
+        detail layer at the finest step that still fits (bisection), when that makes
+        a bigger file.
         """
         payloads = self._payloads(indices)
         bases = {}
@@ -135,8 +136,12 @@ class Codec:
         else:
             raise ValueError(f"cannot fit the image in {budget} bytes: the first stage alone makes a "
                              f"{len(f.to_bytes())}-byte file")
-        if q < len(ladder) and ladder[q][1]:
-            n_stages, fine, coarse = ladder[q][0], ladder[q][1], min(8 * ladder[q][1], detail.MAX_STEP)
+        if q < len(ladder):
+            # Spend what is left on a detail layer: over the next quality's base at a
+            # step coarser than its own, or, when the next quality only adds stages,
+            # over this quality's base at a coarse step.
+            n_stages, fine = ladder[q] if ladder[q][1] else (ladder[q - 1][0], BUDGET_FINEST_STEP)
+            coarse = min(8 * fine, detail.MAX_STEP)
             for _ in range(6):                        # fine never fits; coarse is tried
                 step = (fine * coarse) ** 0.5
                 g = build(n_stages, step)
