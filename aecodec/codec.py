@@ -142,7 +142,7 @@ class Codec:
             # over this quality's base at a coarse step.
             n_stages, fine = ladder[q] if ladder[q][1] else (ladder[q - 1][0], BUDGET_FINEST_STEP)
             coarse = min(8 * fine, detail.MAX_STEP)
-            for _ in range(6):                        # fine never fits; coarse is tried
+            for _ in range(6):                        # steps tried lie between fine and coarse
                 step = (fine * coarse) ** 0.5
                 g = build(n_stages, step)
                 if len(g.to_bytes()) <= budget:

@@ -13,12 +13,12 @@ the same on any machine. The residual is taken against the decoded base image; w
 another device's networks round a base pixel differently, the output moves by at most
 that one level.
 
-Payload layout (big-endian):
+Payload layout (big-endian; docs/FORMAT.md has the full rules):
 
     step     2   quantizer step in 1/16 pixel-value units (orthonormal DCT + colour)
-    scales   192 one byte per class, channel-major then zigzag-free row-major
-                 frequency: 0 = every coefficient of the class is zero (not coded),
-                 b > 0 = Laplace scale 2^((b - 96) / 12) quantizer steps
+    offsets  15  signed byte per context, added to every class byte in that context
+    classes  192 one byte per class (64 * channel + frequency): 0 = every level of the
+                 class is zero (not coded), b > 0 = Laplace scale 2^((b - 96) / 12) steps
     words    the range coder's 32-bit words, little-endian
 """
 from __future__ import annotations
@@ -171,8 +171,8 @@ def _model(byte: int):
 
 
 def _contexts(levels_of, activity_ctx: np.ndarray):
-    """Yield (class row, channel, frequency, contexts) in coding order; ``levels_of(j)``
-    returns class j's levels once known (the decoder fills them in as it goes)."""
+    """Yield (position j in coding order, class row, context per block); ``levels_of(j)``
+    returns the levels of class j once known (the decoder fills them in as it goes)."""
     coded_sum = np.zeros(activity_ctx.shape, dtype=np.int64)
     for j, (c, f) in enumerate(ORDER):
         ctx = activity_ctx + np.digitize(coded_sum, CODED_EDGES).astype(np.int8)
