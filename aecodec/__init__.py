@@ -55,8 +55,8 @@ def encode(image, quality: int | None = None, *, max_bytes: int | None = None,
     """Compress a PIL image, a uint8/uint16 numpy array or an image path to .aec bytes.
 
     ``quality`` defaults to DEFAULT_QUALITY. With ``max_bytes`` (or ``bpp``) the result
-    is the best file that fits the budget, taken from the progressive stream at up to
-    ``quality`` stages (default: all), with no re-encoding.
+    is the highest quality up to ``quality`` (default: the highest) whose file fits,
+    with its detail step made as fine as the budget allows; the networks run once.
     """
     return _codec().encode(image, quality, max_bytes=max_bytes, bpp=bpp)
 
@@ -69,7 +69,8 @@ def decode(data: bytes, as_array: bool = False):
 
 
 def truncate(data: bytes, max_bytes: int) -> bytes:
-    """Keep the whole stages that fit in ``max_bytes``: a valid, coarser file."""
+    """The file if it fits in ``max_bytes``, else without its detail layer and with the
+    whole stages that fit: a valid, coarser file."""
     from .format import fit, parse
     return fit(parse(data), max_bytes).to_bytes()
 

@@ -382,7 +382,8 @@ def info(file):
 @click.option("-o", "--output", required=True, help="Output file, or - for stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 def truncate(file, max_bytes, output, force):
-    """Keep the stages of FILE that fit in --max-bytes (a valid, coarser file)."""
+    """Keep what of FILE fits in --max-bytes: all of it, else its detail layer goes, then
+    trailing stages (a valid, coarser file)."""
     from . import truncate as truncate_bytes
     try:
         _write(output, truncate_bytes(_read(file), max_bytes), force)

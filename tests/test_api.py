@@ -1,5 +1,6 @@
 """The public API: any size, modes, qualities, model checks, truncation."""
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,16 @@ def test_batched_networks_give_the_files_one_at_a_time_gives(codec, photo_crop):
         assert np.abs(px.rgb.astype(int) - alone).max() <= 1     # last-bit rounding of batched convs
     with pytest.raises(ValueError, match="batch"):
         codec.encode_many(crops, 5, batch=0)
+
+
+def test_files_of_the_previous_release_still_decode(codec, photo_crop):
+    """Written by the release before the detail layer (commit 7a8608f, same model) at
+    qualities 5 and 11 (= stages). Files without a detail layer are still version 1 and
+    byte for byte what that release wrote, so it can read them too."""
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    q5 = (data_dir / "release-0.1-q5.aec").read_bytes()
+    q11 = (data_dir / "release-0.1-q11.aec").read_bytes()
+    assert codec.ladder[4] == (5, 0.0) and codec.encode(photo_crop, 5) == q5
+    assert parse(q11).version == 1 and parse(q11).stage_count == 11
+    assert psnr(photo_crop, codec.decode_pixels(q11).rgb) > psnr(photo_crop, codec.decode_pixels(q5).rgb) > 25
