@@ -276,8 +276,8 @@ def _batch_options(f):
 @click.argument("images", nargs=-1, required=True)
 @click.option("-q", "--quality", type=click.IntRange(min(QUALITIES), max(QUALITIES)), default=None,
               help=f"Quality {min(QUALITIES)}-{max(QUALITIES)} [default: {DEFAULT_QUALITY}]; 1-8 keep that "
-                   f"many RVQ stages, 9-13 add a detail layer. With a budget: the file at this quality "
-                   f"(default {max(QUALITIES)}) if it fits, else its longest stage prefix that does.")
+                   f"many RVQ stages, 9-13 add a detail layer. With a budget: the highest quality up to "
+                   f"this one (default {max(QUALITIES)}) that fits, its detail step refined to the budget.")
 @click.option("--max-bytes", type=str, default=None,
               help="Size budget per file (e.g. 50000, 50KB, 1.5MB): the best file that fits.")
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), default=None,
