@@ -131,11 +131,12 @@ class Codec:
 
         for q in range(len(ladder), 0, -1):
             f = build(*ladder[q - 1])
-            if len(f.to_bytes()) <= budget:
+            size = len(f.to_bytes())
+            if size <= budget:
                 break
         else:
             raise ValueError(f"cannot fit the image in {budget} bytes: the first stage alone makes a "
-                             f"{len(f.to_bytes())}-byte file")
+                             f"{size}-byte file")
         if q < len(ladder):
             # Spend what is left on a detail layer: over the next quality's base at a
             # step coarser than its own, or, when the next quality only adds stages,
@@ -145,10 +146,11 @@ class Codec:
             for _ in range(6):                        # steps tried lie between fine and coarse
                 step = (fine * coarse) ** 0.5
                 g = build(n_stages, step)
-                if len(g.to_bytes()) <= budget:
+                g_size = len(g.to_bytes())
+                if g_size <= budget:
                     coarse = step
-                    if len(g.to_bytes()) > len(f.to_bytes()):
-                        f = g
+                    if g_size > size:
+                        f, size = g, g_size
                 else:
                     fine = step
         return f
@@ -172,8 +174,8 @@ class Codec:
     def _batched(self, items: list, cells, run, batch: int) -> list:
         """``run`` on groups of up to ``batch`` items that share a key, results in input
         order. ``cells(item)`` is the item's latent grid (h, w), then anything else that
-        must match within a batch (decoding: quality and pixel size); items larger than one tile go alone (they are tiled, and
-        fill a device anyway)."""
+        must match within a batch (decoding: stage count and pixel size); items larger
+        than one tile go alone (they are tiled, and fill a device anyway)."""
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, not {batch!r}")
         results, groups = [None] * len(items), {}

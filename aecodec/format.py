@@ -61,10 +61,6 @@ class AecFile:
         return 2 if self.detail else 1
 
     @property
-    def header_size(self) -> int:
-        return HEADER_SIZE + (_DETAIL_LEN.size if self.detail else 0)
-
-    @property
     def has_alpha(self) -> bool:
         return self.mode in ("LA", "RGBA")
 

@@ -44,3 +44,10 @@ def test_metrics():
     b[0, 0, 0] = 16
     assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / (256 / 48)))
     assert ms_ssim_db(0.99) == pytest.approx(20.0)
+
+
+def test_bd_percent_text():
+    from aecodec.bench.run import bd_percent
+    anchor = {"results": {"bpp": [0.5, 1.0, 2.0], "psnr-rgb": [30.0, 33.0, 36.0]}}
+    half = {"results": {"bpp": [0.25, 0.5, 1.0], "psnr-rgb": [30.0, 33.0, 36.0]}}
+    assert bd_percent(anchor, half) == "-50.0% / n/a"

@@ -127,3 +127,10 @@ def test_activity_buckets_are_tertiles_of_the_last_two_stages():
     assert cells[0, 0] == 0 and cells[2, 2] == 2
     with pytest.raises(ValueError, match="does not fit"):
         detail.encode(*_gradient(), 4.0, np.zeros((2, 2), dtype=np.int64))
+
+
+def test_ladders_parse_from_text():
+    from aecodec.model.vqvae import parse_ladder
+    assert parse_ladder("1:0,8:24.5") == [(1, 0.0), (8, 24.5)]
+    with pytest.raises(ValueError, match="stages:step"):
+        parse_ladder("1:0,8")

@@ -26,10 +26,8 @@ def main(images, codecs, out, anchors, limit):
     from .run import run
     from .run import list_images
     if images == "validation":
-        from ..train.config import TrainConfig
-        from ..train.data import list_images as list_training, split
-        config = TrainConfig()
-        files = split(list_training(config.data_dirs), config.val_every_nth)[1]
+        from ..train.data import validation_files
+        files = validation_files()
     elif Path(images).is_dir():
         files = list_images(Path(images))
     else:

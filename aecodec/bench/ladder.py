@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from .codecs import AecBench, PillowBench
-from .run import _bd, measure, summarize
+from ..model.vqvae import parse_ladder
+from .run import bd_percent, measure, summarize
 
 
 class LadderBench(AecBench):
@@ -34,35 +35,24 @@ class LadderBench(AecBench):
         return self.codec._encode_pixels([self.codec.load(rgb)], stages, step, 1)[0].to_bytes()
 
 
-def _parse(text: str) -> list[tuple[int, float]]:
-    return [(int(a), float(b)) for a, b in (item.split(":") for item in text.split(","))]
-
-
 def _curve(points: dict, ladder) -> dict:
     rows = np.array([points[pair] for pair in ladder])
     return {"results": {"bpp": list(rows[:, 0]), "psnr-rgb": list(rows[:, 1]), "ms-ssim-rgb": list(rows[:, 2])}}
 
 
-def _percent(anchor: dict, test: dict) -> str:
-    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:+.1f}%"
-                      for m in ("psnr-rgb", "ms-ssim-rgb"))
-
-
 def main(argv=None):
     from ..codec import Codec
-    from ..train.config import TrainConfig
-    from ..train.data import list_images, split
+    from ..train.data import validation_files
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stages", default="1,2,3,4,5,6,7,8,9,10,11")
     p.add_argument("--steps", default="0,64,48,40,32,28,24,20,16,12", help="0 = no detail layer")
     p.add_argument("--ladder", action="append", default=[], help="stages:step,... (repeatable)")
     p.add_argument("--every", type=int, default=2, help="every n-th validation photo")
     a = p.parse_args(argv)
-    config = TrainConfig()
-    files = split(list_images(config.data_dirs), config.val_every_nth)[1][::a.every]
+    files = validation_files()[::a.every]
     images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
     codec = Codec(device="cpu")
-    candidates = [codec.ladder] + [_parse(text) for text in a.ladder]
+    candidates = [codec.ladder] + [parse_ladder(text) for text in a.ladder]
     plain = tuple((s, 0.0) for s in range(1, codec.weights.config.stages + 1))
     pairs = sorted({(int(s), float(t)) for s in a.stages.split(",") for t in a.steps.split(",")}
                    | {pair for ladder in candidates for pair in ladder} | set(plain))
@@ -80,7 +70,7 @@ def main(argv=None):
             [(text, ladder) for text, ladder in zip(a.ladder, candidates[1:])]:
         curve = _curve(points, ladder)
         bpp = curve["results"]["bpp"]
-        print(f"| {name} | {_percent(anchor, curve)} | {_percent(_curve(points, plain), curve)} "
+        print(f"| {name} | {bd_percent(anchor, curve)} | {bd_percent(_curve(points, plain), curve)} "
               f"| {min(bpp):.3f}-{max(bpp):.3f} |")
 
 

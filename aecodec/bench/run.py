@@ -69,6 +69,12 @@ def load_anchors(folder: Path | None) -> list[dict]:
     return out
 
 
+def bd_percent(anchor: dict, test: dict) -> str:
+    """BD-rate PSNR / MS-SSIM of ``test`` against ``anchor`` as text, e.g. "-34.2% / -31.6%"."""
+    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:+.1f}%"
+                      for m in ("psnr-rgb", "ms-ssim-rgb"))
+
+
 def _bd(anchor: dict, test: dict, metric: str) -> float | None:
     a, t = anchor["results"], test["results"]
     if metric not in a or metric not in t:

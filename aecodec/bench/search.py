@@ -14,34 +14,26 @@ import numpy as np
 from PIL import Image
 
 from .codecs import AecBench, PillowBench
-from .run import _bd, measure, summarize
+from .run import bd_percent, measure, summarize
 
 QUALITIES = (1, 3, 5, 7, 9, 11)
 
 
-def _percent(anchor: dict, test: dict) -> str:
-    """BD-rate PSNR / MS-SSIM in %, as the benchmark table computes it."""
-    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:.1f}"
-                      for m in ("psnr-rgb", "ms-ssim-rgb"))
-
-
 def main(argv=None):
     from ..codec import Codec
-    from ..train.config import TrainConfig
-    from ..train.data import list_images, split
+    from ..train.data import validation_files
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--settings", default="1:1.0,3:0.8", help="beam:scale pairs, the first is the reference")
     p.add_argument("--every", type=int, default=3, help="every n-th validation photo")
     a = p.parse_args(argv)
-    config = TrainConfig()
-    files = split(list_images(config.data_dirs), config.val_every_nth)[1][::a.every]
+    files = validation_files()[::a.every]
     images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
     jpeg = PillowBench("JPEG")
     anchor = summarize(jpeg, measure(jpeg, images, progress=False))
     codec = Codec(device="cpu")
     bench = AecBench(codec)
     bench.qualities = QUALITIES
-    print(f"{len(images)} validation photos; BD-rate in %, PSNR / MS-SSIM")
+    print(f"{len(images)} validation photos; BD-rate, PSNR / MS-SSIM")
     print("| beam | scale | vs JPEG | vs the first setting | bpp at q1 / q11 |")
     print("|---|---|---|---|---|")
     reference = None
@@ -51,7 +43,7 @@ def main(argv=None):
         result = summarize(bench, measure(bench, images, progress=False))
         reference = reference or result
         bpp = result["results"]["bpp"]
-        print(f"| {beam} | {scale} | {_percent(anchor, result)} | {_percent(reference, result)} "
+        print(f"| {beam} | {scale} | {bd_percent(anchor, result)} | {bd_percent(reference, result)} "
               f"| {bpp[0]:.3f} / {bpp[-1]:.3f} |", flush=True)
 
 

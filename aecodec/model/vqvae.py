@@ -81,6 +81,14 @@ class ModelConfig:
         return cls(**d)
 
 
+def parse_ladder(text: str) -> list[tuple[int, float]]:
+    """"1:0,2:0,8:24" -> [(1, 0.0), (2, 0.0), (8, 24.0)] (checked by ModelConfig)."""
+    try:
+        return [(int(s), float(t)) for s, t in (item.split(":") for item in text.split(","))]
+    except ValueError:
+        raise ValueError(f"a ladder is stages:step pairs separated by commas, not {text!r}") from None
+
+
 class VQVAE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()

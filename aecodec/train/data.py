@@ -31,6 +31,13 @@ def split(files: list[Path], every_nth: int) -> tuple[list[Path], list[Path]]:
     return [f for f in files if f not in held], val
 
 
+def validation_files() -> list[Path]:
+    """The photos the default training config holds out (never trained on)."""
+    from .config import TrainConfig
+    config = TrainConfig()
+    return split(list_images(config.data_dirs), config.val_every_nth)[1]
+
+
 def load_rgb(path: Path) -> Image.Image:
     with Image.open(path) as im:
         return im.convert("RGB")

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..entropy import NUM_CONTEXTS, count_indices, quantize_counts
 from ..format import FORMAT_VERSION
-from ..model.vqvae import VQVAE
+from ..model.vqvae import VQVAE, parse_ladder
 from ..weights import save_weights
 from .config import TrainConfig
 from .data import list_images, load_rgb, split
@@ -101,8 +101,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     card = export(Path(a.run_dir), Path(a.out_dir), a.max_images, a.data_dirs,
                   search_mix=a.search_mix, search_scale=a.search_scale, search_beam=a.search_beam,
-                  ladder=None if a.ladder is None else
-                  [(int(s), float(t)) for s, t in (item.split(":") for item in a.ladder.split(","))])
+                  ladder=None if a.ladder is None else parse_ladder(a.ladder))
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 
 
