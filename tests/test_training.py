@@ -113,3 +113,40 @@ def test_learning_rate_ramps_after_a_restart_and_follows_the_clock_when_budgeted
     assert abs(Trainer.lr_at(t, 20) - 0.5) < 1e-9
     t.elapsed = 10 * 60
     assert abs(Trainer.lr_at(t, 20)) < 1e-9
+
+
+def test_decoder_refit_starts_from_the_shipped_decoder_and_exports_a_model_that_decodes_its_files(tmp_path):
+    """Grown blocks start as the identity; the export keeps the bitstream (same indices,
+    tables) and lists the source model, whose stage-only files it then decodes."""
+    from aecodec.codec import Codec
+    from aecodec.train import refit
+    from aecodec.weights import load_weights
+
+    source = load_weights()
+    _, grown = refit._model(None, source.config.postfilter_blocks + 1)
+    shipped = source.build_model()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 176, 176, generator=g)
+    with torch.no_grad():
+        idx = shipped.compress(x, 3)
+        assert torch.equal(grown.compress(x, 3), idx)
+        assert torch.allclose(grown.decompress(idx), shipped.decompress(idx), atol=1e-5)
+    sets = {n: refit._indices(shipped, x, [2, 3]) for n in ("train", "val")}
+    x8 = x.mul(255).round().to(torch.uint8)
+    torch.save({"counts": [2, 3], "model_id": source.model_id.hex(),
+                "train": (x8, sets["train"]), "val": (x8, sets["val"])}, tmp_path / refit.SET_NAME)
+    refit.train(tmp_path, None, minutes=0.05, postfilter_blocks=source.config.postfilter_blocks + 1,
+                lr=1e-4, batch=2, msssim_weight=0.1, level_weights={3: 2.0}, seed=0, validate_every=1000)
+    refit.export(tmp_path, None, tmp_path / "w")
+    new = Codec(str(tmp_path / "w"), device="cpu")
+    assert new.model_id != source.model_id.hex()
+    assert new.weights.config.postfilter_blocks == source.config.postfilter_blocks + 1
+    assert new.weights.card["decodes_stage_files_of"] == [source.model_id.hex()]
+    old_codec = Codec(device="cpu")
+    image = (x[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    old_file, new_file = old_codec.encode(image, 3), new.encode(image, 3)
+    from aecodec.format import parse
+    old_parsed, new_parsed = parse(old_file), parse(new_file)
+    assert new_parsed.model_id != old_parsed.model_id                 # only the model id differs
+    assert (new_parsed.stages, new_parsed.version) == (old_parsed.stages, old_parsed.version)
+    assert new.decode_pixels(old_file).rgb.shape == image.shape
