@@ -360,10 +360,8 @@ def info(file):
     except EXPECTED_ERRORS as exc:
         raise Failure(f"{file}: {_one_line(exc)}") from None
     try:
-        default = load_weights()
-        model_note = ("default model" if default.model_id == f.model_id else
-                      "an earlier model; the default model decodes it" if default.decodes(f.model_id, bool(f.detail))
-                      else "not the default model")
+        default_id = load_weights().model_id
+        model_note = "default model" if default_id == f.model_id else "not the default model"
     except WeightsError:
         model_note = "default weights unavailable"
     click.echo(f"file:           {file}")

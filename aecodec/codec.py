@@ -221,7 +221,7 @@ class Codec:
     # -- decode ----------------------------------------------------------------------
     def parse(self, data: bytes) -> AecFile:
         f = aec_format.parse(data, self.max_pixels)
-        if not self.weights.decodes(f.model_id, bool(f.detail)):
+        if f.model_id != self.weights.model_id:
             raise FormatError(f"file was written by model {f.model_id.hex()}, but the loaded weights "
                               f"are model {self.model_id}; decode it with the weights that wrote it")
         if f.stage_count > self.weights.config.stages:

@@ -47,14 +47,6 @@ class LoadedWeights:
     freqs: np.ndarray
     card: dict
     model_id: bytes
-    # Earlier models with the same encoder, codebooks and entropy tables (a decoder
-    # refit): their files without a detail layer hold indices this model decodes.
-    stage_file_ids: frozenset = frozenset()
-
-    def decodes(self, file_model_id: bytes, has_detail: bool) -> bool:
-        """A detail layer codes the residual of the writer's own decoder, so only the
-        writer's exact weights decode it; stage-only files need only the same bitstream."""
-        return file_model_id == self.model_id or (not has_detail and file_model_id in self.stage_file_ids)
 
     def build_model(self) -> VQVAE:
         model = VQVAE(self.config)
@@ -77,9 +69,6 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
         blob_path = folder / card["file"]
         want = card["sha256"]
         config = ModelConfig.from_dict(card["config"])
-        stage_file_ids = frozenset(bytes.fromhex(i) for i in card.get("decodes_stage_files_of", []))
-        if any(len(i) != 8 for i in stage_file_ids):
-            raise ValueError("decodes_stage_files_of holds model ids of 16 hex digits")
     except (ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"unreadable model card {card_path}: {exc}") from None
     if not blob_path.is_file():
@@ -102,7 +91,7 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
     except TableError as exc:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), stage_file_ids)
+    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]))
 
 
 def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,

@@ -65,38 +65,3 @@ def test_bad_search_settings_in_the_card(weights_copy, key, value):
     card_path.write_text(json.dumps(card))
     with pytest.raises(WeightsError, match=key):
         load_weights(weights_copy)
-
-
-def test_a_decoder_refit_decodes_stage_only_files_of_its_source_model(weights_copy):
-    """A refit keeps the encoder, codebooks and tables: the source model's files hold the
-    same kind of indices, but a detail layer is a residual of the writer's own decoder."""
-    card_path = weights_copy / "model.json"
-    card = json.loads(card_path.read_text())
-    card["decodes_stage_files_of"] = ["0123456789abcdef"]
-    card_path.write_text(json.dumps(card))
-    w = load_weights(weights_copy)
-    source, stranger = bytes.fromhex("0123456789abcdef"), bytes.fromhex("fedcba9876543210")
-    assert w.decodes(w.model_id, has_detail=True) and w.decodes(w.model_id, has_detail=False)
-    assert w.decodes(source, has_detail=False)
-    assert not w.decodes(source, has_detail=True)
-    assert not w.decodes(stranger, has_detail=False)
-
-
-@pytest.mark.parametrize("ids", [["xyz"], ["0123"], "0123456789abcdef"])
-def test_bad_source_model_ids_in_the_card(weights_copy, ids):
-    card_path = weights_copy / "model.json"
-    card = json.loads(card_path.read_text())
-    card["decodes_stage_files_of"] = ids
-    card_path.write_text(json.dumps(card))
-    with pytest.raises(WeightsError, match="model card"):
-        load_weights(weights_copy)
-
-
-@pytest.mark.parametrize("blocks", [0, 17, 2.0, True])
-def test_bad_postfilter_depth_in_the_card(weights_copy, blocks):
-    card_path = weights_copy / "model.json"
-    card = json.loads(card_path.read_text())
-    card["config"]["postfilter_blocks"] = blocks
-    card_path.write_text(json.dumps(card))
-    with pytest.raises(WeightsError, match="postfilter_blocks"):
-        load_weights(weights_copy)

@@ -81,11 +81,11 @@ class Decoder(nn.Module):
     used in training to keep the transforms invertible at the high-rate end).
     """
 
-    def __init__(self, latent_channels: int, hidden: int, levels: int, postfilter_blocks: int = 2):
+    def __init__(self, latent_channels: int, hidden: int, levels: int):
         super().__init__()
         self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
         self.synthesis = nn.ConvTranspose2d(latent_channels, 3, BLOCK, stride=BLOCK)
-        self.postfilter = PixelFilter(postfilter_blocks, hidden // 2, levels)
+        self.postfilter = PixelFilter(2, hidden // 2, levels)
 
     def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
         return self.postfilter(self.synthesis(self.blocks(y, level)), level)

@@ -21,7 +21,6 @@ class ModelConfig:
     group_dim: int = 4
     stages: int = 8
     codes: int = 64
-    postfilter_blocks: int = 2    # decoder residual blocks at 1/4 resolution
     bit_cost: float = 0.025      # squared block error (in [0, 1] units) per bit, stage 1
     bit_cost_decay: float = 0.64  # each later stage refines at a finer trade-off
     # Encoder-side codeword search only (decoding never depends on these): the uniform
@@ -41,9 +40,6 @@ class ModelConfig:
                 or not 1 <= self.search_beam <= self.codes:
             raise ValueError(f"search_beam must be an integer from 1 to codes ({self.codes}), "
                              f"not {self.search_beam!r}")
-        if isinstance(self.postfilter_blocks, bool) or not isinstance(self.postfilter_blocks, int) \
-                or not 1 <= self.postfilter_blocks <= 16:
-            raise ValueError(f"postfilter_blocks must be an integer from 1 to 16, not {self.postfilter_blocks!r}")
         if not self.search_scale > 0:
             raise ValueError(f"search_scale must be positive, not {self.search_scale!r}")
 
@@ -98,8 +94,7 @@ class VQVAE(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config.latent_channels, config.hidden)
-        self.decoder = Decoder(config.latent_channels, config.hidden, config.stages + 1,
-                               config.postfilter_blocks)
+        self.decoder = Decoder(config.latent_channels, config.hidden, config.stages + 1)
         self.quantizer = ResidualProductVQ(config.stages, config.groups, config.group_dim,
                                            config.codes, config.bit_cost, config.bit_cost_decay)
         self.quantizer.search_mix = config.search_mix
