@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from PIL import Image
 
 from .codecs import AecBench, PillowBench
 from ..model.vqvae import parse_ladder
-from .run import bd_percent, measure, summarize
+from .run import bd_percent, load_images, measure, summarize
 
 
 class LadderBench(AecBench):
@@ -50,7 +49,7 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=2, help="every n-th validation photo")
     a = p.parse_args(argv)
     files = validation_files()[::a.every]
-    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    images = load_images(files)
     codec = Codec(device="cpu")
     candidates = [codec.ladder] + [parse_ladder(text) for text in a.ladder]
     plain = tuple((s, 0.0) for s in range(1, codec.weights.config.stages + 1))

@@ -23,6 +23,11 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".webp", ".ppm"})
 
 
+def load_images(files: list[Path]) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB uint8 array) per file: what ``measure`` takes."""
+    return [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+
+
 def measure(codec: BenchCodec, images: list[tuple[str, np.ndarray]], progress: bool = True) -> list[dict]:
     rows = []
     total = len(codec.qualities) * len(images)
@@ -175,7 +180,7 @@ def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not files:
         raise ValueError("no images to measure")
-    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    images = load_images(files)
     all_rows, results = [], {}
     for codec in codecs:
         rows = measure(codec, images, progress)

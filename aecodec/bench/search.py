@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from PIL import Image
-
 from .codecs import AecBench, PillowBench
-from .run import bd_percent, measure, summarize
+from .run import bd_percent, load_images, measure, summarize
 
 QUALITIES = (1, 3, 5, 7, 9, 11)
 
@@ -27,7 +24,7 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=3, help="every n-th validation photo")
     a = p.parse_args(argv)
     files = validation_files()[::a.every]
-    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    images = load_images(files)
     jpeg = PillowBench("JPEG")
     anchor = summarize(jpeg, measure(jpeg, images, progress=False))
     codec = Codec(device="cpu")
