@@ -4,30 +4,29 @@
     data = aecodec.encode("photo.png", quality=aecodec.DEFAULT_QUALITY)
     image = aecodec.decode(data)           # a PIL image
 
-Importing registers the .aec format with Pillow (open, save, extension, MIME), so
-``Image.open("x.aec")`` and ``img.save("x.aec")`` work after ``import aecodec``. That
-is the one thing importing does: it adds four entries to Pillow's format tables and
-loads no model (the weights load on the first encode or decode).
+Importing loads neither torch nor the weights; the model loads on the first encode or
+decode. Pillow learns the .aec format through ``aecodec.register_pillow()``
+(``import aecodec`` calls it once with the defaults, so ``Image.open("x.aec")`` works).
 """
 from __future__ import annotations
 
 import threading
 
 from . import pillow_plugin
-from .format import FormatError
-from .imageio import InputError
-from .weights import WeightsError
+from .card import DEFAULT_QUALITY, default_qualities
+from .errors import DeviceError, FormatError, InputError, WeightsError
 
-__all__ = ["encode", "decode", "truncate", "Codec", "QUALITIES", "DEFAULT_QUALITY",
-           "FormatError", "InputError", "WeightsError", "register_pillow", "__version__"]
-__version__ = "0.1.0"
+__all__ = ["encode", "decode", "truncate", "info", "Codec", "QUALITIES", "DEFAULT_QUALITY",
+           "FormatError", "InputError", "WeightsError", "DeviceError", "register_pillow",
+           "__version__"]
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("aecodec")
+except PackageNotFoundError:          # a source tree that was never installed
+    __version__ = "0+unknown"
 
 pillow_plugin.register()
-
-# Qualities 1-8 keep that many RVQ stages; 9-13 add the detail layer over a base of
-# 7 or 8 stages (the shipped model card's ladder; tests check the two agree).
-QUALITIES: tuple[int, ...] = tuple(range(1, 14))
-DEFAULT_QUALITY = 6
 
 _default_codec = None
 _default_lock = threading.Lock()
@@ -47,6 +46,8 @@ def __getattr__(name):
     if name == "Codec":
         from .codec import Codec
         return Codec
+    if name == "QUALITIES":            # the shipped model card's ladder, read on first use
+        return default_qualities()
     raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
 
 
@@ -75,7 +76,15 @@ def truncate(data: bytes, max_bytes: int) -> bytes:
     return fit(parse(data), max_bytes).to_bytes()
 
 
-def register_pillow() -> None:
-    """Register the .aec format with Pillow again (``import aecodec`` already did; this
-    is for code that reset Pillow's registry). Idempotent."""
-    pillow_plugin.register()
+def info(data) -> dict:
+    """What an .aec file (bytes or a path) holds, from its header alone: size, mode,
+    stages, detail layer, bytes, bpp, model id, format version and, when the default
+    model wrote it, the quality (None when a budget fitted it between two)."""
+    from .inspect import describe
+    return describe(data)
+
+
+def register_pillow(**options) -> None:
+    """Register .aec with Pillow (open, save, extension, MIME). Options (``weights``,
+    ``device``, ``quality``) set what the plugin uses; see ``pillow_plugin.register``."""
+    pillow_plugin.register(**options)

@@ -6,6 +6,7 @@ on integer tables, so a file decodes the same on any machine.
 """
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -13,23 +14,42 @@ import torch
 from PIL import Image
 
 from . import detail, format as aec_format
+from .card import DEFAULT_QUALITY
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
+from .errors import DeviceError
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
 from .model.tiling import decode_tiled, encode_tiled
 from .weights import LoadedWeights, load_weights
 
-DEFAULT_MAX_PIXELS = 180_000_000    # like Pillow's MAX_IMAGE_PIXELS, twice over
+FOLLOW_PILLOW = "pillow"            # max_pixels default: Pillow's bomb limit, read at each call
 BUDGET_FINEST_STEP = 32.0           # budgets: detail steps tried over a base that is not the ladder's
 
 
+def pixel_limit(max_pixels) -> int | None:
+    """The pixel limit in force: an int, None (no limit), or FOLLOW_PILLOW, which is
+    the size at which Pillow refuses a decompression bomb (2 * Image.MAX_IMAGE_PIXELS)."""
+    if max_pixels == FOLLOW_PILLOW:
+        return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
+    return max_pixels
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)", str(device)) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)", str(device))
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU here "
-                           "(use device='cpu', or install a CUDA build of torch)")
+        raise DeviceError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU here "
+                          "(use device='cpu', or install a CUDA build of torch)", str(device))
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {device!r} does not exist: PyTorch sees {torch.cuda.device_count()} "
+                          f"GPU(s)", str(device))
     return dev
 
 
@@ -37,9 +57,16 @@ class Codec:
     """A model loaded once for many encode/decode calls."""
 
     def __init__(self, weights: str | None = None, device: str = "auto",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, tile: int = 64):
-        """``max_pixels`` refuses larger images (None: no limit); ``tile`` is the tile
-        side in 16-pixel cells for large images (memory grows with its square)."""
+                 max_pixels: int | None | str = FOLLOW_PILLOW, tile: int = 64):
+        """``max_pixels`` refuses larger images, checked from the header before any
+        pixel is decoded (None: no limit; default: Pillow's own bomb limit); ``tile``
+        is the tile side in latent cells for large images (memory grows with its
+        square)."""
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+            raise ValueError(f"tile must be a positive integer, not {tile!r}")
+        if max_pixels != FOLLOW_PILLOW and max_pixels is not None and (
+                isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+            raise ValueError(f"max_pixels must be a positive integer or None, not {max_pixels!r}")
         self.weights: LoadedWeights = load_weights(weights)
         self.device = resolve_device(device)
         self.model = self.weights.build_model().to(self.device)
@@ -156,14 +183,11 @@ class Codec:
         return f
 
     def load(self, image) -> Pixels:
-        """The pixels of an image the codec accepts (path, PIL image, array), within the limit."""
-        px = load_pixels(image)
-        if self.max_pixels is not None and px.width * px.height > self.max_pixels:
-            raise ValueError(f"image of {px.width}x{px.height} exceeds the limit of {self.max_pixels} pixels")
-        return px
+        """The pixels of an image the codec accepts (path, PIL image, array), within the
+        limit (a file's size is checked from its header, before its pixels are decoded)."""
+        return load_pixels(image, pixel_limit(self.max_pixels))
 
     def _check_quality(self, quality, budgeted: bool) -> int:
-        from . import DEFAULT_QUALITY
         if quality is None:
             quality = max(self.qualities) if budgeted else DEFAULT_QUALITY
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
@@ -205,10 +229,13 @@ class Codec:
         if max_bytes is not None and bpp is not None:
             raise ValueError("give max_bytes or bpp, not both")
         if bpp is not None:
-            if isinstance(bpp, bool) or not isinstance(bpp, (int, float)) or not bpp > 0:
-                raise ValueError(f"bpp must be a positive number, not {bpp!r}")
+            if isinstance(bpp, bool) or not isinstance(bpp, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(bpp) or not bpp > 0:
+                raise ValueError(f"bpp must be a positive finite number, not {bpp!r}")
             return max(1, int(bpp * pixels / 8))
-        return max_bytes
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+        return int(max_bytes)
 
     def _indices(self, pixels: list[Pixels], n_stages: int) -> list[np.ndarray]:
         """Images of one padded size -> per image indices [S, G, h, w]."""
@@ -220,7 +247,7 @@ class Codec:
 
     # -- decode ----------------------------------------------------------------------
     def parse(self, data: bytes) -> AecFile:
-        f = aec_format.parse(data, self.max_pixels)
+        f = aec_format.parse(data, pixel_limit(self.max_pixels))
         if f.model_id != self.weights.model_id:
             raise FormatError(f"file was written by model {f.model_id.hex()}, but the loaded weights "
                               f"are model {self.model_id}; decode it with the weights that wrote it")

@@ -122,20 +122,29 @@ def looks_like_aec(data: bytes) -> bool:
     return data[:4] == MAGIC
 
 
-def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
-    """Parse and verify ``data``. Raises FormatError with a one-line reason."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise FormatError(f"expected bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if len(data) == 0:
+@dataclass(frozen=True)
+class Header:
+    """What the fixed header says, before the payloads are read or verified."""
+    version: int
+    mode: str
+    model_id: bytes
+    width: int
+    height: int
+    stage_count: int
+
+
+def parse_header(prefix: bytes, max_pixels: int | None = None) -> Header:
+    """Check and read the first HEADER_SIZE bytes (enough to identify a file and its
+    size without reading, or trusting, the rest; ``parse`` verifies the whole)."""
+    if len(prefix) == 0:
         raise FormatError("empty input")
-    if data[:4] != MAGIC:
-        if len(data) < 4 and MAGIC.startswith(data):
-            raise FormatError(f"truncated .aec file ({len(data)} bytes)")
+    if prefix[:4] != MAGIC:
+        if len(prefix) < 4 and MAGIC.startswith(prefix):
+            raise FormatError(f"truncated .aec file ({len(prefix)} bytes)")
         raise FormatError("not an .aec file (wrong magic bytes)")
-    if len(data) < HEADER_SIZE + 4:
-        raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {HEADER_SIZE + 4})")
-    magic, version, mode, model_id, width, height, n_stages, alpha_len = _FIXED.unpack_from(data)
+    if len(prefix) < HEADER_SIZE:
+        raise FormatError(f"truncated .aec file ({len(prefix)} bytes, header needs {HEADER_SIZE + 4})")
+    _, version, mode, model_id, width, height, n_stages, _ = _FIXED.unpack_from(prefix)
     if version not in READABLE_VERSIONS:
         raise FormatError(f"unsupported .aec format version {version} "
                           f"(this build reads versions {', '.join(map(str, READABLE_VERSIONS))})")
@@ -147,6 +156,19 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
         raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
     if n_stages == 0:
         raise FormatError("file holds no stages")
+    return Header(version, MODES[mode], model_id, width, height, n_stages)
+
+
+def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
+    """Parse and verify ``data``. Raises FormatError with a one-line reason."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FormatError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if data[:4] == MAGIC and len(data) < HEADER_SIZE + 4:
+        raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {HEADER_SIZE + 4})")
+    header = parse_header(data[:HEADER_SIZE], max_pixels)
+    version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
+    (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len = HEADER_SIZE, 0
     if version == 2:
         if len(data) < HEADER_SIZE + _DETAIL_LEN.size + 4:
@@ -167,7 +189,7 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     (crc,) = struct.unpack_from(">I", data, len(data) - 4)
     if zlib.crc32(data[:-4]) != crc:
         raise FormatError("checksum mismatch: the file is corrupted")
-    if (alpha_len > 0) != (MODES[mode] in ("LA", "RGBA")):
+    if (alpha_len > 0) != (header.mode in ("LA", "RGBA")):
         raise FormatError("alpha data does not match the colour mode")
     stages, pos = [], table_end
     for n in lengths:
@@ -175,4 +197,5 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
         pos += n
     detail = data[pos:pos + detail_len]
     pos += detail_len
-    return AecFile(MODES[mode], model_id, width, height, tuple(stages), data[pos:pos + alpha_len], detail)
+    return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
+                   detail)

@@ -63,45 +63,93 @@ def from_array(a: np.ndarray) -> Pixels:
     return Pixels(np.ascontiguousarray(a[:, :, :3]), "RGBA", np.ascontiguousarray(a[:, :, 3]))
 
 
+def to_srgb(im: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile: the pixels become sRGB, which is what aecodec stores
+    and what a viewer assumes of a file without a profile. Without this, a wide-gamut
+    (Display P3, Adobe RGB) photo would silently change colour. Colours outside sRGB
+    are clipped; grayscale profiles are left alone."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    import io
+    from PIL import ImageCms
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"),
+                                              renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        raise InputError(f"the image's ICC colour profile cannot be applied: {exc}") from None
+    converted.info = {k: v for k, v in im.info.items() if k != "icc_profile"}
+    return converted
+
+
 def from_pil(im: Image.Image) -> Pixels:
-    im = ImageOps.exif_transpose(im)
+    im = to_srgb(ImageOps.exif_transpose(im))
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(im.convert("I")).astype(np.int64)
-        peak = 65535 if a.max(initial=0) > 255 or mode.startswith("I;16") else 255
-        return from_array((np.clip(a, 0, peak) * 255 // peak).astype(np.uint8))
+    if mode.startswith("I;16"):                # 16-bit files (PNG, TIFF): scaled to 8 bits
+        return from_array(np.asarray(im.convert("I")).astype(np.uint16))
+    if mode == "I":
+        # 32-bit integers carry no bit depth: guessing 16-bit from one bright pixel
+        # turned whole images nearly black, so only the 8-bit range is taken as is.
+        a = np.asarray(im)
+        lo, hi = int(a.min(initial=0)), int(a.max(initial=0))
+        if lo < 0 or hi > 255:
+            raise InputError(f"mode I image with values from {lo} to {hi}: its bit depth is ambiguous; "
+                             f"convert it to 8-bit (L) or 16-bit (I;16) first")
+        return from_array(a.astype(np.uint8))
     if mode == "F":
-        return from_array(np.asarray(im, dtype=np.float32) / 255.0)
+        # float images: [0, 1] by the usual convention (TIFF, EXR), else [0, 255]
+        a = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise InputError("image holds NaN or infinite values")
+        return from_array(a if a.size and a.min() >= 0 and a.max() <= 1 else np.clip(a, 0, 255) / 255.0)
+    if mode in ("1", "L") and "transparency" in im.info:   # tRNS colour key
+        return from_array(np.asarray(im.convert("LA")))
     if mode in ("1", "L"):
         return from_array(np.asarray(im.convert("L")))
     if mode in ("LA", "La"):
         return from_array(np.asarray(im.convert("LA")))
-    has_alpha = mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in im.info)
+    has_alpha = mode in ("RGBA", "RGBa", "PA") or (mode in ("P", "RGB") and "transparency" in im.info)
     if has_alpha:
         return from_array(np.asarray(im.convert("RGBA")))
     return from_array(np.asarray(im.convert("RGB")))
 
 
-def load(image) -> Pixels:
-    """Accept a PIL image, a numpy array, or a path to any image Pillow reads."""
+def _check_size(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(f"image of {width}x{height} exceeds the limit of {max_pixels} pixels")
+
+
+def load(image, max_pixels: int | None = None) -> Pixels:
+    """Accept a PIL image, a numpy array, a path or a binary file object of any image
+    Pillow reads. A file's size is checked against ``max_pixels`` from its header,
+    before its pixels are decoded."""
     if isinstance(image, Pixels):
-        return image
-    if isinstance(image, Image.Image):
-        return from_pil(image)
-    if isinstance(image, np.ndarray):
-        return from_array(image)
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise InputError(f"no such image file: {path}")
+        px = image
+    elif isinstance(image, Image.Image):
+        _check_size(image.width, image.height, max_pixels)
+        px = from_pil(image)
+    elif isinstance(image, np.ndarray):
+        px = from_array(image)
+    elif isinstance(image, (str, Path)) or hasattr(image, "read"):
+        if isinstance(image, (str, Path)) and not Path(image).is_file():
+            raise InputError(f"no such image file: {image}")
+        name = str(image) if isinstance(image, (str, Path)) else "input"
         try:
-            with Image.open(path) as im:
+            with Image.open(image) as im:
+                _check_size(im.width, im.height, max_pixels)
                 im.seek(0)           # animated images: the first frame
                 im.load()
                 return from_pil(im)
-        except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
-            raise InputError(f"cannot read {path} as an image: {exc}") from None
-    raise InputError(f"cannot encode a {type(image).__name__}; give a PIL image, a numpy array or a path")
+        except InputError as exc:
+            raise InputError(f"{name}: {exc}") from None
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+            raise InputError(f"cannot read {name} as an image: {' '.join(str(exc).split())}") from None
+    else:
+        raise InputError(f"cannot encode a {type(image).__name__}; give a PIL image, a numpy array or a path")
+    _check_size(px.width, px.height, max_pixels)
+    return px
 
 
 def to_pil(rgb: np.ndarray, mode: str, alpha: np.ndarray | None) -> Image.Image:

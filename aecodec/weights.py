@@ -17,27 +17,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors, save as save_safetensors
 
+from .card import CARD_NAME, default_weights_dir
+from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
 
-CARD_NAME = "model.json"
 TABLES_KEY = "entropy.freqs"
 TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum")
-
-
-class WeightsError(RuntimeError):
-    """Weights that are missing, truncated, tampered with or inconsistent."""
-
-
-def default_weights_dir() -> Path:
-    """The shipped default weights: installed as package data, or the repo's weights/."""
-    try:
-        from importlib.resources import files
-        installed = Path(str(files("aecodec") / "default_weights"))
-        if (installed / CARD_NAME).is_file():
-            return installed
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "weights"
 
 
 @dataclass

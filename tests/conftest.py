@@ -19,12 +19,23 @@ def kodak_dir():
     return KODAK
 
 
+def sample_photo(name: str = "astronaut") -> np.ndarray:
+    """A real photo the test dependencies ship (scikit-image's bundled samples), so the
+    suite checks real content on a clean checkout, without ../shared."""
+    import skimage.data
+    return np.ascontiguousarray(getattr(skimage.data, name)())
+
+
 @pytest.fixture
-def photo_crop(kodak_dir):
+def photo_crop():
     """A real 96x64 photo crop: small enough to keep tests fast."""
-    from PIL import Image
-    with Image.open(kodak_dir / "kodim23.png") as im:
-        return np.asarray(im.convert("RGB"))[200:264, 300:396].copy()
+    return sample_photo("astronaut")[40:104, 160:256].copy()
+
+
+@pytest.fixture(scope="session")
+def photo_large():
+    """A real 512x512 photo (larger than one tile at small tile settings)."""
+    return sample_photo("astronaut")
 
 
 def psnr(a, b) -> float:

@@ -96,7 +96,7 @@ def test_max_bytes_and_bpp(photo_png, tmp_path):
     r = run("compress", photo_png, "--bpp", "1.5", "-o", out, "--force")
     assert r.exit_code == 0 and out.stat().st_size * 8 / (96 * 64) <= 1.5
     r = run("compress", photo_png, "--max-bytes", "lots", "-o", out, "--force")
-    assert r.exit_code == 1 and "cannot read size" in r.output
+    assert r.exit_code == 2 and "cannot read size" in r.output      # a usage error
 
 
 def test_folders_recursive_skip_existing_and_summary(tmp_path, photo_crop):
@@ -144,7 +144,7 @@ def test_parallel_jobs_refuse_bad_weights_once_before_starting(tmp_path, photo_p
     other.write_bytes(photo_png.read_bytes())
     r = run("compress", photo_png, other, "-o", tmp_path / "out", "--jobs", "2",
             "--weights", tmp_path / "no-such-weights")
-    assert r.exit_code == 1
+    assert r.exit_code == 3                       # a setup error, not a bad input
     assert r.output.count("aecodec: error:") == 1
     assert not (tmp_path / "out" / "second.aec").exists()
 

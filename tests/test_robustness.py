@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 import aecodec
-from aecodec.cli import atomic_output
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +59,6 @@ def test_same_bytes_and_pixels_across_processes_and_threads():
     outs = {subprocess.run([sys.executable, "-c", _ENCODE_IN_SUBPROCESS, str(t)], capture_output=True,
                            text=True, check=True).stdout.strip() for t in (1, 2)}
     assert len(outs) == 1
-
-
-def test_atomic_output_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.aec"
-    target.write_bytes(b"old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_output(target, force=True) as f:
-            f.write(b"half")
-            raise KeyboardInterrupt
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.aec"]
 
 
 def test_animated_image_gives_first_frame(tmp_path):

@@ -21,7 +21,6 @@ SHARED = Path("../shared")
 @click.option("--limit", type=int, default=None, help="Use only the first N images.")
 def main(images, codecs, out, anchors, limit):
     """Measure every codec on a folder of images and write JSON, CSV, plots and a BD table."""
-    from ..cli import Failure
     from .codecs import default_codecs
     from .run import run
     from .run import list_images
@@ -31,12 +30,12 @@ def main(images, codecs, out, anchors, limit):
     elif Path(images).is_dir():
         files = list_images(Path(images))
     else:
-        raise Failure(f"image folder not found: {images}")
+        raise click.ClickException(f"image folder not found: {images}")
     files = files[:limit]
     try:
         chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()])
     except ValueError as exc:
-        raise Failure(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
     results = run(chosen, files, Path(out), Path(anchors) if anchors else None)
     table = Path(out) / "bdrate.md"
     if table.exists():

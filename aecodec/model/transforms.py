@@ -63,6 +63,7 @@ class Encoder(nn.Module):
     """RGB in [0, 1] -> latent grid with ``latent_channels`` at 1/16 resolution."""
 
     stride = BLOCK
+    halo = 6          # latent cells: the decoder sees 5 cells around a position
 
     def __init__(self, latent_channels: int, hidden: int):
         super().__init__()
@@ -108,3 +109,69 @@ def pca_init(encoder: Encoder, decoder: Decoder, images: torch.Tensor) -> None:
     encoder.analysis.bias.copy_(-0.5 * w.sum((1, 2, 3)))
     decoder.synthesis.weight.copy_(w)
     decoder.synthesis.bias.fill_(0.5)
+
+
+# -- model v2: a deep multi-scale transform ------------------------------------------
+class SimplifiedGDN(nn.Module):
+    """y = x / (beta + gamma |x|) (Johnston et al. 2019): the divisive normalisation that
+    makes shallow conv transforms competitive for compression, at the cost of a 1x1
+    conv. ``inverse`` multiplies instead (the synthesis side). Parameters are kept
+    non-negative by squaring, so the denominator never reaches zero."""
+
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels).view(channels, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm = F.conv2d(x.abs(), self.gamma.pow(2), self.beta.pow(2) + 1e-6)
+        return x * norm if self.inverse else x / norm
+
+
+def _down(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 5, stride=2, padding=2)
+
+
+def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+class DeepEncoder(nn.Module):
+    """RGB -> latent at 1/16: four stride-2 5x5 convs with GDN between them (the
+    analysis of bmshj2018), then residual blocks at the latent resolution."""
+
+    stride = 16
+    halo = 8          # latent cells: receptive field of the analysis plus the blocks
+
+    def __init__(self, latent_channels: int, hidden: int):
+        super().__init__()
+        self.analysis = nn.Sequential(
+            _down(3, hidden), SimplifiedGDN(hidden),
+            _down(hidden, hidden), SimplifiedGDN(hidden),
+            _down(hidden, hidden), SimplifiedGDN(hidden),
+            _down(hidden, latent_channels))
+        self.blocks = ConditionedBlocks(latent_channels, hidden, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.analysis(x - 0.5))
+
+
+class DeepDecoder(nn.Module):
+    """Latent -> RGB: residual blocks scaled per quality level (as in v1), then four
+    stride-2 transposed convs with inverse GDN between them."""
+
+    def __init__(self, latent_channels: int, hidden: int, levels: int):
+        super().__init__()
+        self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
+        self.synthesis = nn.Sequential(
+            _up(latent_channels, hidden), SimplifiedGDN(hidden, inverse=True),
+            _up(hidden, hidden), SimplifiedGDN(hidden, inverse=True),
+            _up(hidden, hidden), SimplifiedGDN(hidden, inverse=True),
+            _up(hidden, 3))
+
+    def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
+        return self.synthesis(self.blocks(y, level)) + 0.5
+
+
+TRANSFORMS = {"pca16": (Encoder, Decoder), "deep": (DeepEncoder, DeepDecoder)}

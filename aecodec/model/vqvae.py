@@ -11,11 +11,14 @@ import torch
 from torch import nn
 
 from .quantizer import ResidualProductVQ
-from .transforms import Decoder, Encoder, pca_init
+from .transforms import TRANSFORMS, pca_init
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    # "pca16": v1, a PCA-initialised 16x16 block transform with residual blocks;
+    # "deep": v2, four stride-2 conv + GDN layers per side (transforms.py).
+    transform: str = "pca16"
     hidden: int = 192
     groups: int = 48
     group_dim: int = 4
@@ -35,6 +38,8 @@ class ModelConfig:
     ladder: tuple = ()
 
     def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {sorted(TRANSFORMS)}, not {self.transform!r}")
         object.__setattr__(self, "ladder", self._checked_ladder(self.ladder))
         if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) \
                 or not 1 <= self.search_beam <= self.codes:
@@ -63,7 +68,8 @@ class ModelConfig:
 
     def quality_ladder(self) -> tuple:
         """(stages, detail step) for qualities 1, 2, ..."""
-        return self.ladder or tuple((s, 0.0) for s in range(1, self.stages + 1))
+        from ..card import ladder_of
+        return ladder_of({"ladder": self.ladder, "stages": self.stages})
 
     @property
     def latent_channels(self) -> int:
@@ -93,19 +99,20 @@ class VQVAE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config.latent_channels, config.hidden)
-        self.decoder = Decoder(config.latent_channels, config.hidden, config.stages + 1)
+        encoder, decoder = TRANSFORMS[config.transform]
+        self.encoder = encoder(config.latent_channels, config.hidden)
+        self.decoder = decoder(config.latent_channels, config.hidden, config.stages + 1)
+        self.stride, self.halo = encoder.stride, encoder.halo
         self.quantizer = ResidualProductVQ(config.stages, config.groups, config.group_dim,
                                            config.codes, config.bit_cost, config.bit_cost_decay)
         self.quantizer.search_mix = config.search_mix
         self.quantizer.search_scale = config.search_scale
         self.quantizer.search_beam = config.search_beam
 
-    stride = Encoder.stride
-
     def init_from_data(self, images: torch.Tensor) -> None:
-        """PCA block transforms, then k-means codebooks, from a batch of training crops."""
-        pca_init(self.encoder, self.decoder, images)
+        """PCA block transforms (v1 only), then k-means codebooks, from training crops."""
+        if self.config.transform == "pca16":
+            pca_init(self.encoder, self.decoder, images)
         with torch.no_grad():
             self.quantizer.init_codebooks(self.encoder(images))
 

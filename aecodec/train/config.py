@@ -30,6 +30,9 @@ class TrainConfig:
     # over the last decay_steps / steps of it.
     minutes: float = 0.0
     validate_every: int = 1000
+    # Steps trained without quantization before the codebooks are initialised by
+    # k-means on the latents: a deep transform starts from noise, not from PCA.
+    pretrain_steps: int = 0
     seed: int = 0
 
     def lambda_for(self, n_stages: int) -> float:

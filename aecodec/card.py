@@ -1,0 +1,57 @@
+"""The model card (``model.json`` beside the weights), read without torch.
+
+The card says which safetensors file holds the weights and its sha256, the model
+config, and the quality ladder: what quality q writes. Everything that needs only
+these facts (the quality range in the CLI help, ``aecodec.QUALITIES``, ``info``)
+reads them here, so ``import aecodec`` and ``aecodec --help`` load no torch.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+CARD_NAME = "model.json"
+DEFAULT_QUALITY = 6
+
+
+def default_weights_dir() -> Path:
+    """The shipped default weights: installed as package data, or the repo's weights/."""
+    try:
+        from importlib.resources import files
+        installed = Path(str(files("aecodec") / "default_weights"))
+        if (installed / CARD_NAME).is_file():
+            return installed
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def ladder_of(config: dict) -> tuple[tuple[int, float], ...]:
+    """(stages, detail step) for qualities 1, 2, ...: the card's ``ladder``, or, where
+    it has none, quality q = q stages without a detail layer."""
+    ladder = config.get("ladder") or [(s, 0.0) for s in range(1, int(config["stages"]) + 1)]
+    return tuple((int(s), float(t)) for s, t in ladder)
+
+
+@lru_cache(maxsize=8)
+def _default_card() -> dict:
+    return json.loads((default_weights_dir() / CARD_NAME).read_text())
+
+
+def default_card() -> dict:
+    """The shipped model card (read once)."""
+    return _default_card()
+
+
+def default_qualities() -> tuple[int, ...]:
+    return tuple(range(1, len(ladder_of(default_card()["config"])) + 1))
+
+
+def quality_of(config: dict, stages: int, detail_step: float) -> int | None:
+    """The ladder quality that writes ``stages`` stages with ``detail_step`` (0: no
+    detail layer); None when a budget fitted the file between two qualities."""
+    for q, (s, t) in enumerate(ladder_of(config), start=1):
+        if s == stages and abs(t - detail_step) < 1e-9:
+            return q
+    return None
