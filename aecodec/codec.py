@@ -19,6 +19,7 @@ from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_posi
 from .errors import DeviceError
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
+from .model.exact import exact_context, exact_copy
 from .model.tiling import decode_tiled, encode_tiled
 from .weights import LoadedWeights, load_weights
 
@@ -70,6 +71,9 @@ class Codec:
         self.weights: LoadedWeights = load_weights(weights)
         self.device = resolve_device(device)
         self.model = self.weights.build_model().to(self.device)
+        # The decoder that makes pixels: exact, so that a file gives the same pixels on
+        # every machine, thread count and batch (model/exact.py).
+        self.synthesis = exact_copy(self.model.decoder, self.device)
         self.freqs = self.weights.freqs
         self._min_bits = min_bits_per_position(self.freqs)
         self.max_pixels = max_pixels
@@ -241,7 +245,7 @@ class Codec:
         """Images of one padded size -> per image indices [S, G, h, w]."""
         x = torch.cat([self._padded(px.rgb) for px in pixels])
         with torch.no_grad():
-            y = encode_tiled(self.model.encoder, x, self.tile)
+            y = encode_tiled(self.model.encoder, x, self.tile, self.model.stride, self.model.halo)
             idx = self.model.quantizer.quantize(y, n_stages).cpu().numpy()    # [S, n, G, h, w]
         return [idx[:, i] for i in range(idx.shape[1])]
 
@@ -308,20 +312,26 @@ class Codec:
             indices.append(prev)
         alpha = None
         if f.has_alpha:
+            inflate = zlib.decompressobj()
             try:
-                raw = zlib.decompressobj().decompress(f.alpha, f.width * f.height + 1)
+                raw = inflate.decompress(f.alpha, f.width * f.height + 1)
             except zlib.error as exc:
                 raise FormatError(f"alpha plane does not decompress: {exc}") from None
             if len(raw) != f.width * f.height:
                 raise FormatError("alpha plane has the wrong size")
+            if not inflate.eof:
+                raise FormatError("alpha plane stream does not end")
+            if inflate.unused_data or inflate.unconsumed_tail:
+                raise FormatError("alpha plane stream has trailing data")
             alpha = np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width)
         return f, np.stack(indices), alpha
 
     def _synthesize(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """Indices [S, G, h, w] of images of one size and stage count -> uint8 RGB base images."""
         idx = torch.from_numpy(np.stack(indices, axis=1)).to(self.device)
-        with torch.no_grad():
-            y = self.model.quantizer.dequantize(idx)
+        with torch.no_grad(), exact_context(self.device):
+            y = self.model.quantizer.dequantize(idx).double()
             level = idx.shape[0] - 1
-            rgb = decode_tiled(lambda t: self.model.decoder(t, level), y, height, width, self.tile)
+            rgb = decode_tiled(lambda t: self.synthesis(t, level), y, height, width, self.tile,
+                               self.model.stride, self.model.halo)
         return list(rgb)

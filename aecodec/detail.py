@@ -200,15 +200,20 @@ def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarra
     steps = list(_contexts(lambda j: ordered[j], _block_activity(cells, h, w)))
     contexts = np.stack([ctx for _, _, ctx in steps])
     byte, offsets = _choose_tables(ordered, contexts)
+    return (_HEAD.pack(code) + offsets.astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
+            + _code_levels(ordered, [ctx for _, _, ctx in steps], byte, offsets))
+
+
+def _code_levels(ordered: np.ndarray, contexts: list, byte, offsets: np.ndarray) -> bytes:
+    """The range coder's words for levels in coding order (what follows the tables)."""
     enc = constriction.stream.queue.RangeEncoder()
-    for j, _, ctx in steps:
+    for j, ctx in enumerate(contexts):
         if byte[j]:
             for k, model in enumerate(_tables_for(byte[j], offsets)):
                 sel = ordered[j][ctx == k]
                 if sel.size:
                     enc.encode((sel + MAX_LEVEL).astype(np.int32), model)
-    return (_HEAD.pack(code) + offsets.astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
-            + enc.get_compressed().astype("<u4").tobytes())
+    return enc.get_compressed().astype("<u4").tobytes()
 
 
 def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -226,9 +231,11 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
     blocks = -(-h // BLOCK) * -(-w // BLOCK)
     levels = np.zeros((CLASSES, blocks), dtype=np.int32)
     ordered = np.zeros((CLASSES, blocks), dtype=np.int32)
+    contexts = []
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
         for j, row, ctx in _contexts(lambda j: ordered[j], _block_activity(cells, h, w)):
+            contexts.append(ctx)
             if byte[j]:
                 for k, model in enumerate(_tables_for(byte[j], offsets)):
                     sel = ctx == k
@@ -240,5 +247,7 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise DetailError(f"detail payload does not decode: {exc}") from None
+    if _code_levels(ordered, contexts, byte, offsets) != payload[head:]:
+        raise DetailError("detail payload is not what the encoder writes (trailing data?)")
     residual = _inverse(levels.reshape(3, BLOCK * BLOCK, blocks).astype(np.float32) * np.float32(code / 16), h, w)
     return np.clip(np.round(base + residual), 0, 255).astype(np.uint8)

@@ -18,9 +18,20 @@ SHARED = Path("../shared")
 @click.option("--anchors", type=click.Path(file_okay=False),
               default=str(SHARED / "anchors" / "compressai-kodak"), show_default=True,
               help="Published CompressAI curves to overlay (skipped when absent).")
-@click.option("--limit", type=int, default=None, help="Use only the first N images.")
-def main(images, codecs, out, anchors, limit):
-    """Measure every codec on a folder of images and write JSON, CSV, plots and a BD table."""
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
+@click.option("-f", "--force", is_flag=True, help="Replace results already in --out.")
+def main(images, codecs, out, anchors, limit, force):
+    """Measure every codec on a folder of images and write JSON, CSV, plots and a BD table.
+
+    Needs the bench extras: pip install "aecodec[bench]"."""
+    import importlib.util
+    missing = [pkg for mod, pkg in (("pytorch_msssim", "pytorch-msssim"), ("matplotlib", "matplotlib"),
+                                    ("scipy", "scipy")) if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise click.ClickException(f"aecodec bench needs {', '.join(missing)}: pip install \"aecodec[bench]\"")
+    if Path(out).is_dir() and any(Path(out).glob("*.json")) and not force:
+        raise click.ClickException(f"{out} already holds results (the committed ones, in a checkout): "
+                                   f"use --force to replace them, or --out elsewhere")
     from .codecs import default_codecs
     from .run import run
     from .run import list_images
@@ -36,7 +47,10 @@ def main(images, codecs, out, anchors, limit):
         chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()])
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    results = run(chosen, files, Path(out), Path(anchors) if anchors else None)
+    try:
+        results = run(chosen, files, Path(out), Path(anchors) if anchors else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     table = Path(out) / "bdrate.md"
     if table.exists():
         click.echo(table.read_text())

@@ -98,4 +98,10 @@ def default_codecs(names=None) -> list[BenchCodec]:
     unknown = set(names) - set(makers)
     if unknown:
         raise ValueError(f"unknown codecs {sorted(unknown)}; choose from {sorted(makers)}")
-    return [c for c in (makers[n]() for n in names) if c.available()]
+    chosen = [makers[n]() for n in names]
+    missing = [c.name for c in chosen if not c.available()]
+    if missing:
+        raise ValueError(f"codecs {missing} are not available here: JPEG XL needs imagecodecs "
+                         f"(pip install \"aecodec[bench]\"), AVIF and WebP a Pillow built with them; "
+                         f"or leave them out with --codecs")
+    return chosen

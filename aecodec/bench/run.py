@@ -63,12 +63,18 @@ def summarize(codec: BenchCodec, rows: list[dict]) -> dict:
 
 
 def load_anchors(folder: Path | None) -> list[dict]:
+    """Published curves, each once: the same numbers under two file names (a model
+    measured on CPU and on CUDA, say) are one curve."""
     if folder is None or not Path(folder).is_dir():
         return []
-    out = []
+    out, seen = [], set()
     for p in sorted(Path(folder).glob("*.json")):
         d = json.loads(p.read_text())
         if "results" in d and "bpp" in d["results"]:
+            key = json.dumps({k: d["results"].get(k) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")})
+            if key in seen:
+                continue
+            seen.add(key)
             d["file"] = p.name
             out.append(d)
     return out
@@ -116,11 +122,19 @@ OVERLAY = ("paper-bmshj2018-factorized.json", "paper-bmshj2018-hyperprior.json",
            "paper-mbt2018.json", "paper-cheng2020-checkerboard-6M_mse.json", "vtm.json")
 
 
-def plot(results: dict[str, dict], anchors: list[dict], out_dir: Path) -> list[Path]:
+# One colour per codec in every plot (matplotlib's tab10, fixed by name).
+COLOURS = {"aecodec": "tab:red", "jpeg": "tab:gray", "webp": "tab:green", "avif": "tab:purple",
+           "jpegxl": "tab:orange"}
+
+
+def plot(results: dict[str, dict], anchors: list[dict], out_dir: Path, title: str) -> list[Path]:
+    """RD plots. ``anchors`` are drawn only when given (the caller passes them only for
+    the whole Kodak set, where those published curves were measured)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     paths = []
+    top = max(max(res["results"]["bpp"]) for res in results.values())
     for metric, label, fname in (("psnr-rgb", "PSNR (dB)", "rd-psnr.png"),
                                  ("ms-ssim-rgb", "MS-SSIM (dB)", "rd-msssim.png")):
         fig, ax = plt.subplots(figsize=(8, 6))
@@ -128,17 +142,17 @@ def plot(results: dict[str, dict], anchors: list[dict], out_dir: Path) -> list[P
         for a in anchors:
             if a["file"] in OVERLAY and metric in a["results"]:
                 ax.plot(a["results"]["bpp"], [conv(v) for v in a["results"][metric]], "--", lw=1,
-                        alpha=0.6, label=f"{a.get('name', a['file'])} (published)")
+                        alpha=0.6, label=f"{a.get('name', a['file'])} (published, Kodak)")
         for name, res in results.items():
             r = res["results"]
             ax.plot(r["bpp"], [conv(v) for v in r[metric]], "o-", lw=2 if name == "aecodec" else 1.2,
-                    ms=4, label=name)
+                    ms=4, label=name, color=COLOURS.get(name))
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
-        ax.set_xlim(0, 2.0)
+        ax.set_xlim(0, top * 1.03)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        ax.set_title(f"Rate-distortion on Kodak ({label})")
+        ax.set_title(f"Rate-distortion on {title} ({label})")
         fig.tight_layout()
         fig.savefig(out_dir / fname, dpi=110)
         plt.close(fig)
@@ -175,11 +189,15 @@ def environment() -> dict:
 
 
 def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir: Path | None,
-        progress: bool = True) -> dict[str, dict]:
+        progress: bool = True, title: str | None = None) -> dict[str, dict]:
+    """Measure, then write JSON, CSV, plots and the BD table. Published curves (all 24
+    Kodak photos) are overlaid and rated only when ``files`` are those 24 photos."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if not files:
         raise ValueError("no images to measure")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    whole_kodak = len(files) == 24 and all(f.name.startswith("kodim") for f in files)
+    title = title or (f"Kodak" if whole_kodak else f"{len(files)} images from {files[0].parent.name}")
     images = load_images(files)
     all_rows, results = [], {}
     for codec in codecs:
@@ -193,8 +211,8 @@ def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir:
         for r in all_rows:
             w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
     (out_dir / "environment.json").write_text(json.dumps(environment(), indent=2) + "\n")
-    anchors = load_anchors(anchors_dir)
+    anchors = load_anchors(anchors_dir) if whole_kodak else []
     if "jpeg" in results:
         (out_dir / "bdrate.md").write_text(bd_table(results, anchors))
-    plot(results, anchors, out_dir)
+    plot(results, anchors, out_dir, title)
     return results

@@ -23,14 +23,17 @@ def _probabilities(freqs_sg: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     return freqs_sg[ctx.ravel()].astype(np.float64)
 
 
+def _encode(freqs_s: np.ndarray, current: np.ndarray, previous: np.ndarray | None) -> bytes:
+    enc = constriction.stream.queue.RangeEncoder()
+    for g in range(current.shape[0]):
+        ctx = context(previous, current, g)
+        enc.encode(current[g].ravel().astype(np.int32), _FAMILY, _probabilities(freqs_s[g], ctx))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
 def encode_stage(freqs: np.ndarray, indices: np.ndarray, s: int) -> bytes:
     """freqs: [S, G, C, K] int tables; indices: [n, G, h, w] (stages <= s used)."""
-    enc = constriction.stream.queue.RangeEncoder()
-    prev = indices[s - 1] if s else None
-    for g in range(indices.shape[1]):
-        ctx = context(prev, indices[s], g)
-        enc.encode(indices[s, g].ravel().astype(np.int32), _FAMILY, _probabilities(freqs[s, g], ctx))
-    return enc.get_compressed().astype("<u4").tobytes()
+    return _encode(freqs[s], indices[s], indices[s - 1] if s else None)
 
 
 def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
@@ -49,4 +52,8 @@ def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise PayloadError(f"stage {s + 1} payload does not decode: {exc}") from None
+    # Only the encoder's own bytes are accepted: a payload with junk words after the
+    # symbols, or with other trailing bits, decodes to symbols whose encoding differs.
+    if _encode(freqs[s], out, previous) != payload:
+        raise PayloadError(f"stage {s + 1} payload is not what the encoder writes (trailing data?)")
     return out

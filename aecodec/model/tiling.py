@@ -11,8 +11,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-STRIDE = 16
-HALO = 6          # latent cells; the decoder sees 5 cells around a position, the encoder fewer
 
 
 def _spans(n: int, tile: int):
@@ -21,8 +19,10 @@ def _spans(n: int, tile: int):
 
 
 @torch.no_grad()
-def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int = 64) -> torch.Tensor:
-    """x [n, 3, H, W] (multiples of 16) -> latent [n, C, H/16, W/16]."""
+def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int, stride: int, halo: int) -> torch.Tensor:
+    """x [n, 3, H, W] (multiples of ``stride``) -> latent [n, C, H/stride, W/stride].
+    ``halo``: latent cells beyond the network's receptive field."""
+    STRIDE, HALO = stride, halo
     h, w = x.shape[2] // STRIDE, x.shape[3] // STRIDE
     if h <= tile and w <= tile:
         return encoder(x)
@@ -40,8 +40,9 @@ def encode_tiled(encoder: Callable, x: torch.Tensor, tile: int = 64) -> torch.Te
 
 @torch.no_grad()
 def decode_tiled(decoder: Callable, y: torch.Tensor, height: int, width: int,
-                 tile: int = 64) -> np.ndarray:
+                 tile: int, stride: int, halo: int) -> np.ndarray:
     """latents [n, C, h, w] -> uint8 RGB [n, height, width, 3], cropped to the image."""
+    STRIDE, HALO = stride, halo
     h, w = y.shape[2], y.shape[3]
     out = np.empty((y.shape[0], height, width, 3), dtype=np.uint8)
     for i0, i1 in _spans(h, tile):

@@ -124,8 +124,19 @@ class SimplifiedGDN(nn.Module):
         self.beta = nn.Parameter(torch.ones(channels))
         self.gamma = nn.Parameter(0.1 * torch.eye(channels).view(channels, channels, 1, 1))
 
+        self._exact = None
+
+    def make_exact(self, weights_on_grid, inputs_on_grid) -> None:
+        """For exact synthesis (exact.py): fixed grid weights, grid inputs to the conv."""
+        weight, bias = weights_on_grid(self.gamma.pow(2), self.beta.pow(2) + 1e-6, self.gamma.shape[1])
+        self._exact = (weight, bias, inputs_on_grid)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = F.conv2d(x.abs(), self.gamma.pow(2), self.beta.pow(2) + 1e-6)
+        if self._exact is None:
+            norm = F.conv2d(x.abs(), self.gamma.pow(2), self.beta.pow(2) + 1e-6)
+        else:
+            weight, bias, on_grid = self._exact
+            norm = F.conv2d(on_grid(x.abs()), weight, bias)
         return x * norm if self.inverse else x / norm
 
 
@@ -175,3 +186,66 @@ class DeepDecoder(nn.Module):
 
 
 TRANSFORMS = {"pca16": (Encoder, Decoder), "deep": (DeepEncoder, DeepDecoder)}
+
+
+# -- model v2 "grown": v1 plus zero-initialised multi-scale nonlinear branches -------
+class _GrowthAnalysis(nn.Module):
+    """RGB -> a correction to v1's block-transform latent, through 1/4 and 1/8
+    resolution with GDN; its last conv starts at zero, so the grown model starts
+    exactly where v1 stands."""
+
+    def __init__(self, latent_channels: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(48, 64, 3, padding=1), SimplifiedGDN(64),
+            nn.Conv2d(64, 96, 3, stride=2, padding=1), SimplifiedGDN(96),
+            nn.Conv2d(96, latent_channels, 3, stride=2, padding=1))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(F.pixel_unshuffle(x - 0.5, 4))
+
+
+class _GrowthSynthesis(nn.Module):
+    """Latent -> a correction to v1's block synthesis, up through 1/8 and 1/4
+    resolution with inverse GDN and a residual block; last conv starts at zero."""
+
+    def __init__(self, latent_channels: int):
+        super().__init__()
+        self.up8 = nn.ConvTranspose2d(latent_channels, 96, 4, stride=2, padding=1)
+        self.gdn8 = SimplifiedGDN(96, inverse=True)
+        self.block8 = ResBlock(96, 96)
+        self.up4 = nn.ConvTranspose2d(96, 64, 4, stride=2, padding=1)
+        self.gdn4 = SimplifiedGDN(64, inverse=True)
+        self.out = nn.Conv2d(64, 48, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        z = self.block8(self.gdn8(self.up8(y)))
+        return F.pixel_shuffle(self.out(self.gdn4(self.up4(z))), 4)
+
+
+class GrownEncoder(Encoder):
+    halo = 6
+
+    def __init__(self, latent_channels: int, hidden: int):
+        super().__init__(latent_channels, hidden)
+        self.growth = _GrowthAnalysis(latent_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.analysis(self.prefilter(x)) + self.growth(x))
+
+
+class GrownDecoder(Decoder):
+    def __init__(self, latent_channels: int, hidden: int, levels: int):
+        super().__init__(latent_channels, hidden, levels)
+        self.growth = _GrowthSynthesis(latent_channels)
+
+    def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
+        z = self.blocks(y, level)
+        return self.postfilter(self.synthesis(z) + self.growth(z), level)
+
+
+TRANSFORMS["grown"] = (GrownEncoder, GrownDecoder)

@@ -1,0 +1,56 @@
+"""Same file, same pixels: whatever the thread count, the batch, or the process.
+
+Synthesis is exact by construction (aecodec/model/exact.py), so these compare for
+equality, on several photos and qualities (with and without the detail layer)."""
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import sample_photo
+
+_DECODE_IN_SUBPROCESS = """
+import sys, hashlib, torch
+torch.set_num_threads(int(sys.argv[1]))
+from aecodec.codec import Codec
+codec = Codec(device="cpu")
+for path in sys.argv[2:]:
+    px = codec.decode_pixels(open(path, "rb").read())
+    print(hashlib.sha256(px.rgb.tobytes()).hexdigest())
+"""
+
+
+@pytest.fixture(scope="module")
+def files(codec):
+    photos = [sample_photo("coffee")[:200, :296], sample_photo("chelsea")[50:250, 100:400],
+              sample_photo("astronaut")[:160, :160]]
+    return [codec.encode(p, q) for p in photos for q in (2, 7, max(codec.qualities))]
+
+
+def test_batches_give_the_pixels_of_single_decodes(codec, files):
+    alone = [codec.decode_pixels(f).rgb for f in files]
+    for batch in (2, 3, 9):
+        together = codec.decode_pixels_many(files, batch=batch)
+        assert all((a == t.rgb).all() for a, t in zip(alone, together))
+
+
+def test_encode_many_writes_the_bytes_of_single_encodes(codec):
+    photos = [sample_photo("coffee")[:96, :128], sample_photo("coffee")[100:196, 200:328],
+              sample_photo("chelsea")[:96, :128], sample_photo("astronaut")[:96, :128]]
+    for q in (3, max(codec.qualities)):
+        assert codec.encode_many(photos, q, batch=4) == [codec.encode(p, q) for p in photos]
+
+
+def test_thread_counts_and_processes_give_the_same_pixels(codec, files, tmp_path):
+    paths = []
+    for k, f in enumerate(files):
+        paths.append(tmp_path / f"{k}.aec")
+        paths[-1].write_bytes(f)
+    here = [hashlib.sha256(codec.decode_pixels(f).rgb.tobytes()).hexdigest() for f in files]
+    for threads in (1, 2, 4):
+        out = subprocess.run([sys.executable, "-c", _DECODE_IN_SUBPROCESS, str(threads), *map(str, paths)],
+                             capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+        assert out.stdout.split() == here, f"{threads} threads"
