@@ -20,7 +20,6 @@ from .errors import DeviceError
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
 from .model.exact import exact_context, exact_copy
-from .model.tiling import decode_tiled, encode_tiled
 from .weights import LoadedWeights, load_weights
 
 FOLLOW_PILLOW = "pillow"            # max_pixels default: Pillow's bomb limit, read at each call
@@ -92,6 +91,48 @@ class Codec:
     @property
     def model_id(self) -> str:
         return self.weights.model_id.hex()
+
+    # -- the public door for tools (bench, training export): no private calls needed ----
+    def indices(self, images, n_stages: int, batch: int = 8) -> list[np.ndarray]:
+        """Codebook indices [n_stages, G, h, w] per image, from the encoder's search."""
+        if isinstance(n_stages, bool) or not isinstance(n_stages, int) \
+                or not 1 <= n_stages <= self.weights.config.stages:
+            raise ValueError(f"n_stages must be from 1 to {self.weights.config.stages}, not {n_stages!r}")
+        return self._indices_batched([self.load(image) for image in images], n_stages, batch)
+
+    def synthesize(self, indices: np.ndarray, height: int, width: int) -> np.ndarray:
+        """The decoder's uint8 RGB image [height, width, 3] from indices [S, G, h, w]."""
+        return self._synthesize([indices], height, width)[0]
+
+    def encode_at(self, image, stages: int, step: float = 0.0) -> bytes:
+        """A file of ``stages`` stages with a detail layer at ``step`` (0: none), whether
+        or not the ladder has that pair (for choosing a ladder)."""
+        if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= self.weights.config.stages:
+            raise ValueError(f"stages must be from 1 to {self.weights.config.stages}, not {stages!r}")
+        if step and not detail.MIN_STEP <= step <= detail.MAX_STEP:
+            raise ValueError(f"detail step must be 0 or from {detail.MIN_STEP} to {detail.MAX_STEP}, not {step!r}")
+        return self._encode_pixels([self.load(image)], stages, float(step), 1)[0].to_bytes()
+
+    def set_search(self, beam: int, scale: float) -> None:
+        """The encoder-side codeword search (decoding never depends on it): partial
+        paths kept across stages and a multiplier on the bit costs."""
+        from dataclasses import replace
+        checked = replace(self.weights.config, search_beam=beam, search_scale=scale)   # validates
+        self.model.quantizer.search_beam = checked.search_beam
+        self.model.quantizer.search_scale = float(checked.search_scale)
+
+    def entropy_code(self, indices: np.ndarray) -> tuple[bytes, ...]:
+        """One payload per stage of indices [S, G, h, w] (what a file's stages hold)."""
+        return self._payloads(indices)
+
+    def entropy_decode(self, payloads, height: int, width: int) -> np.ndarray:
+        """Inverse of ``entropy_code`` for an image of ``height`` x ``width`` pixels."""
+        h, w = self._cells(height, width)
+        out, prev = [], None
+        for s, payload in enumerate(payloads):
+            prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w)
+            out.append(prev)
+        return np.stack(out)
 
     # -- encode ----------------------------------------------------------------------
     def encode(self, image, quality: int | None = None, *, max_bytes: int | None = None,
@@ -219,14 +260,7 @@ class Codec:
         return results
 
     def _cells(self, height: int, width: int) -> tuple[int, int]:
-        stride = self.model.stride
-        return -(-height // stride), -(-width // stride)
-
-    def _padded(self, rgb: np.ndarray) -> torch.Tensor:
-        stride = self.model.stride
-        h, w = rgb.shape[:2]
-        padded = np.pad(rgb, ((0, -h % stride), (0, -w % stride), (0, 0)), mode="edge")
-        return torch.from_numpy(padded).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
+        return self.model.cells(height, width)
 
     @staticmethod
     def _budget(max_bytes, bpp, pixels: int) -> int:
@@ -243,10 +277,9 @@ class Codec:
 
     def _indices(self, pixels: list[Pixels], n_stages: int) -> list[np.ndarray]:
         """Images of one padded size -> per image indices [S, G, h, w]."""
-        x = torch.cat([self._padded(px.rgb) for px in pixels])
-        with torch.no_grad():
-            y = encode_tiled(self.model.encoder, x, self.tile, self.model.stride, self.model.halo)
-            idx = self.model.quantizer.quantize(y, n_stages).cpu().numpy()    # [S, n, G, h, w]
+        x = torch.cat([self.model.pad(torch.from_numpy(np.require(px.rgb, requirements="W")).permute(2, 0, 1)[None].float())
+                       for px in pixels]).to(self.device).div_(255.0)
+        idx = self.model.compress(x, n_stages, self.tile).cpu().numpy()       # [S, n, G, h, w]
         return [idx[:, i] for i in range(idx.shape[1])]
 
     # -- decode ----------------------------------------------------------------------
@@ -257,8 +290,7 @@ class Codec:
                               f"are model {self.model_id}; decode it with the weights that wrote it")
         if f.stage_count > self.weights.config.stages:
             raise FormatError(f"file holds {f.stage_count} stages, the model has {self.weights.config.stages}")
-        stride = self.model.stride
-        positions = -(-f.width // stride) * -(-f.height // stride)
+        positions = np.prod(self.model.cells(f.height, f.width))
         for s, payload in enumerate(f.stages):
             # The coder keeps up to 64 bits in flight, and constriction's fixed-point
             # probabilities differ from the tables by far less than 1%: a payload below
@@ -329,9 +361,5 @@ class Codec:
     def _synthesize(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """Indices [S, G, h, w] of images of one size and stage count -> uint8 RGB base images."""
         idx = torch.from_numpy(np.stack(indices, axis=1)).to(self.device)
-        with torch.no_grad(), exact_context(self.device):
-            y = self.model.quantizer.dequantize(idx).double()
-            level = idx.shape[0] - 1
-            rgb = decode_tiled(lambda t: self.synthesis(t, level), y, height, width, self.tile,
-                               self.model.stride, self.model.halo)
-        return list(rgb)
+        with exact_context(self.device):
+            return list(self.model.decompress(idx, height, width, self.tile, self.synthesis))

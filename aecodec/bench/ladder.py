@@ -31,7 +31,7 @@ class LadderBench(AecBench):
 
     def encode(self, rgb, quality):
         stages, step = self.pairs[quality]
-        return self.codec._encode_pixels([self.codec.load(rgb)], stages, step, 1)[0].to_bytes()
+        return self.codec.encode_at(rgb, stages, step)
 
 
 def _curve(points: dict, ladder) -> dict:

@@ -39,10 +39,10 @@ def update_readme(readme: Path, results_dir: Path) -> None:
 
 
 def _bd_against_jpeg(results_dir: Path) -> dict:
-    from .run import _bd
+    from .run import bd
     aec = json.loads((results_dir / "aecodec.json").read_text())
     jpeg = json.loads((results_dir / "jpeg.json").read_text())
-    return {"psnr": round(_bd(jpeg, aec, "psnr-rgb"), 4), "ms-ssim": round(_bd(jpeg, aec, "ms-ssim-rgb"), 4)}
+    return {"psnr": round(bd(jpeg, aec, "psnr-rgb"), 4), "ms-ssim": round(bd(jpeg, aec, "ms-ssim-rgb"), 4)}
 
 
 def update_model_card(card_path: Path, results_dir: Path, validation_dir: Path | None = None) -> None:

@@ -82,11 +82,11 @@ def load_anchors(folder: Path | None) -> list[dict]:
 
 def bd_percent(anchor: dict, test: dict) -> str:
     """BD-rate PSNR / MS-SSIM of ``test`` against ``anchor`` as text, e.g. "-34.2% / -31.6%"."""
-    return " / ".join("n/a" if (v := _bd(anchor, test, m)) is None else f"{100 * v:+.1f}%"
+    return " / ".join("n/a" if (v := bd(anchor, test, m)) is None else f"{100 * v:+.1f}%"
                       for m in ("psnr-rgb", "ms-ssim-rgb"))
 
 
-def _bd(anchor: dict, test: dict, metric: str) -> float | None:
+def bd(anchor: dict, test: dict, metric: str) -> float | None:
     a, t = anchor["results"], test["results"]
     if metric not in a or metric not in t:
         return None
@@ -106,15 +106,15 @@ def bd_table(results: dict[str, dict], anchors: list[dict], anchor_name: str = "
              "bpp range | encode ms | decode ms |", "|---|---|---|---|---|---|"]
     for name, res in results.items():
         r = res["results"]
-        lines.append(f"| {name} | {fmt(_bd(base, res, 'psnr-rgb'))} | {fmt(_bd(base, res, 'ms-ssim-rgb'))} | "
+        lines.append(f"| {name} | {fmt(bd(base, res, 'psnr-rgb'))} | {fmt(bd(base, res, 'ms-ssim-rgb'))} | "
                      f"{min(r['bpp']):.3f}-{max(r['bpp']):.3f} | {1000 * np.mean(r['encoding_time']):.0f} | "
                      f"{1000 * np.mean(r['decoding_time']):.0f} |")
     if anchors:
         lines += ["", "Published curves (measured elsewhere), against the JPEG measured here:", "",
                   "| curve | BD-rate PSNR | BD-rate MS-SSIM |", "|---|---|---|"]
         for a in anchors:
-            lines.append(f"| {a.get('name', a['file'])} ({a['file']}) | {fmt(_bd(base, a, 'psnr-rgb'))} | "
-                         f"{fmt(_bd(base, a, 'ms-ssim-rgb'))} |")
+            lines.append(f"| {a.get('name', a['file'])} ({a['file']}) | {fmt(bd(base, a, 'psnr-rgb'))} | "
+                         f"{fmt(bd(base, a, 'ms-ssim-rgb'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,7 @@ def main(argv=None):
     reference = None
     for item in a.settings.split(","):
         beam, scale = item.split(":")
-        codec.model.quantizer.search_beam, codec.model.quantizer.search_scale = int(beam), float(scale)
+        codec.set_search(int(beam), float(scale))
         result = summarize(bench, measure(bench, images, progress=False))
         reference = reference or result
         bpp = result["results"]["bpp"]

@@ -17,7 +17,6 @@ import json, resource, sys, time
 import numpy as np, torch
 from PIL import Image
 from aecodec.codec import Codec
-from aecodec.entropy import decode_stage, encode_stage
 from aecodec.format import parse
 
 src, megapixels, quality, device, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
@@ -45,13 +44,11 @@ codec.encode(rgb[:64, :64], quality)                       # warm-up
 t0 = time.perf_counter(); data = codec.encode(rgb, quality); t1 = time.perf_counter()
 out = codec.decode_pixels(data); t2 = time.perf_counter()
 # Entropy coding alone, on the same indices.
-indices = codec._indices([codec.load(rgb)], quality)[0]
+indices = codec.indices([rgb], quality)[0]
 t3 = time.perf_counter()
-payloads = [encode_stage(codec.freqs, indices, s) for s in range(quality)]
+payloads = codec.entropy_code(indices)
 t4 = time.perf_counter()
-prev = None
-for s, p in enumerate(payloads):
-    prev = decode_stage(codec.freqs, p, prev, s, indices.shape[1], indices.shape[2], indices.shape[3])
+codec.entropy_decode(payloads, rgb.shape[0], rgb.shape[1])
 t5 = time.perf_counter()
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"codec": "aecodec", "megapixels": rgb.shape[0] * rgb.shape[1] / 1e6, "width": rgb.shape[1], "height": rgb.shape[0],

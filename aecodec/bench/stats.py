@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..entropy import encode_stage
 from .metrics import psnr
 from .run import list_images
 from .table import markdown_table
@@ -26,13 +25,13 @@ def stage_report(codec, files: list[Path]) -> list[dict]:
     scores = np.zeros(stages)
     for f in files:
         rgb = np.asarray(Image.open(f).convert("RGB"))
-        indices = codec._indices([codec.load(rgb)], stages)[0]
+        indices = codec.indices([rgb], stages)[0]
         for s in range(stages):
-            coded_bits[s] += 8 * len(encode_stage(codec.freqs, indices, s))
+            coded_bits[s] += 8 * len(codec.entropy_code(indices[:s + 1])[s])
             n_indices[s] += indices[s].size
             for g in range(cfg.groups):
                 hist[s, g] += np.bincount(indices[s, g].ravel(), minlength=cfg.codes)
-            scores[s] += psnr(rgb, codec._synthesize([indices[:s + 1]], *rgb.shape[:2])[0])
+            scores[s] += psnr(rgb, codec.synthesize(indices[:s + 1], *rgb.shape[:2]))
     report = []
     for s in range(stages):
         p = hist[s] / hist[s].sum(-1, keepdims=True)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, asdict, fields
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .quantizer import ResidualProductVQ
+from .tiling import decode_tiled, encode_tiled
 from .transforms import TRANSFORMS, pca_init
 
 
@@ -180,11 +183,31 @@ class VQVAE(nn.Module):
         self.quantizer.distortion_weight.copy_(weights)
         return weights
 
-    @torch.no_grad()
-    def compress(self, x: torch.Tensor, n_stages: int) -> torch.Tensor:
-        """x [B, 3, H, W] in [0, 1], H and W multiples of ``stride`` -> indices [S, B, G, h, w]."""
-        return self.quantizer.quantize(self.encoder(x), n_stages)
+    # -- coding: the model's contract with the codec ---------------------------------
+    def cells(self, height: int, width: int) -> tuple[int, int]:
+        """The latent grid of an image of ``height`` x ``width`` pixels."""
+        return -(-height // self.stride), -(-width // self.stride)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Repeat edge pixels up to a multiple of the stride (cropped off after decoding)."""
+        h, w = x.shape[2:]
+        return F.pad(x, (0, -w % self.stride, 0, -h % self.stride), mode="replicate")
 
     @torch.no_grad()
-    def decompress(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.quantizer.dequantize(indices), indices.shape[0] - 1)
+    def compress(self, x: torch.Tensor, n_stages: int, tile: int | None = None) -> torch.Tensor:
+        """x [B, 3, H, W] in [0, 1], any size -> indices [n_stages, B, G, h, w]; images
+        wider or taller than ``tile`` latent cells go through the encoder in tiles."""
+        x = self.pad(x)
+        y = encode_tiled(self.encoder, x, tile or max(x.shape[2:]), self.stride, self.halo)
+        return self.quantizer.quantize(y, n_stages)
+
+    @torch.no_grad()
+    def decompress(self, indices: torch.Tensor, height: int, width: int, tile: int | None = None,
+                   decoder: nn.Module | None = None) -> np.ndarray:
+        """indices [S, B, G, h, w] -> uint8 RGB [B, height, width, 3]. ``decoder``: the
+        network that makes the pixels (the codec passes its exact copy, model/exact.py)."""
+        decoder = decoder or self.decoder
+        y = self.quantizer.dequantize(indices).to(next(decoder.parameters()).dtype)
+        level = indices.shape[0] - 1
+        return decode_tiled(lambda t: decoder(t, level), y, height, width, tile or max(y.shape[2:]),
+                            self.stride, self.halo)
