@@ -212,6 +212,32 @@ def _run_batch(pairs: list[tuple[str, str]], task, desc: str, skip_existing: boo
         raise Failure(f"{failed} of {len(pairs)} files failed")
 
 
+def _on_ray(task: str, pairs, report: Reporter, skip_existing: bool, jobs, batch, weights, device: str,
+            **options) -> None:
+    """The batch on Ray Data (aecodec.distributed); the same report and exit codes."""
+    from . import distributed
+    if any("-" in pair for pair in pairs):
+        raise Failure("--ray works on files, not standard input or output", EXIT_USAGE)
+    todo = [(i, o) for i, o in pairs if not (skip_existing and Path(o).exists())]
+    run = distributed.compress_pairs if task == "compress" else distributed.decompress_pairs
+    try:
+        rows = run(todo, workers=jobs or 2, batch_size=batch or 4, weights=weights,
+                   device="cpu" if device == "auto" else device, **options)
+    except RuntimeError as exc:
+        raise Failure(_one_line(exc), EXIT_SETUP) from None
+    failed = [r for r in rows if r["error"]]
+    for r in rows:
+        if r["error"]:
+            click.echo(f"aecodec: error: {r['source']}: {r['error']}", err=True)
+        else:
+            report.file_done(f"{Path(r['source']).name} -> {r['target']}, {_kib(r['bytes_out'])}")
+    if report.verbosity >= 0:
+        click.echo(f"{len(rows) - len(failed)} files done, {len(pairs) - len(todo)} skipped, "
+                   f"{len(failed)} failed (on Ray)", err=True)
+    if failed:
+        raise Failure(f"{len(failed)} of {len(pairs)} files failed")
+
+
 def _check_codec_args(weights: str | None, device: str, threads: int | None) -> None:
     """What loading a Codec would refuse (weights, device), without building a model here."""
     from .codec import resolve_device
@@ -373,6 +399,9 @@ def _batch_options(f):
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Images of one size through the networks at once "
                           "[default: 8 on a GPU, 1 on a CPU]."),
+        click.option("--ray", "use_ray", is_flag=True,
+                     help="Run on Ray Data (pip install \"aecodec[ray]\"): --jobs actors, each with one "
+                          "model, on the cluster at $RAY_ADDRESS or a local one."),
         click.option("--quiet", is_flag=True, help="Print errors only."),
         click.option("-v", "--verbose", is_flag=True, help="Also print the totals of a single file."),
     ]):
@@ -412,7 +441,7 @@ def _check_quality(quality: int | None, weights: str | None) -> None:
 @click.option("--bpp", type=float, default=None, help="Budget in bits per pixel, likewise.")
 @_batch_options
 def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, device, weights, force,
-             jobs, threads, batch, quiet, verbose):
+             jobs, threads, batch, use_ray, quiet, verbose):
     """Compress IMAGES (files or folders) to .aec files, next to each input unless -o is given.
 
     Metadata: the ICC colour profile is applied (pixels are converted to sRGB, which
@@ -436,6 +465,9 @@ def compress(images, quality, max_bytes, bpp, output, recursive, skip_existing, 
                           f"use a .aec name", EXIT_USAGE)
         if _looks_like_aec(inp):
             report.warn(f"{inp} is already an .aec file: re-encoding it loses quality again")
+    if use_ray:
+        return _on_ray("compress", pairs, report, skip_existing, jobs, batch, weights, device,
+                       quality=quality, max_bytes=budget, bpp=bpp, force=force)
     task = partial(_compress_files, quality=quality, budget=budget, bpp=bpp, force=force)
     _run_batch(pairs, task, "compressing", skip_existing, dict(weights=weights, device=device, threads=threads),
                _jobs(jobs, pairs), batch, report)
@@ -508,7 +540,7 @@ def _suffix_for(fmt: str) -> str:
                    "name, else png].")
 @_batch_options
 def decompress(files, fmt, output, recursive, skip_existing, device, weights, force, jobs, threads, batch,
-               quiet, verbose):
+               use_ray, quiet, verbose):
     """Decompress .aec FILES (or folders of them) to images, PNG next to each input by default."""
     chosen = _pillow_format(fmt) if fmt is not None else None
     named = output is not None and output != "-" and not _is_folder_target(output) and \
@@ -522,6 +554,9 @@ def decompress(files, fmt, output, recursive, skip_existing, device, weights, fo
     report = Reporter(-1 if quiet else (2 if verbose else 1), len(files) > 1 or any(
         Path(i).is_dir() for i in files))
     pairs = _plan(list(files), output, _suffix_for(chosen), {".aec"}, recursive, report.warn)
+    if use_ray:
+        return _on_ray("decompress", pairs, report, skip_existing, jobs, batch, weights, device,
+                       fmt=chosen, force=force)
     task = partial(_decompress_files, fmt=chosen, force=force)
     _run_batch(pairs, task, "decompressing", skip_existing,
                dict(weights=weights, device=device, threads=threads), _jobs(jobs, pairs), batch, report)

@@ -64,3 +64,12 @@ def test_dataset_of_bytes(local_ray, folder, codec):
     back = distributed.decompress_dataset(ray.data.from_items([{"bytes": good["result"]}]), workers=1)
     png = back.take_all()[0]["result"]
     assert Image.open(io.BytesIO(png)).size == (96, 64)
+
+
+def test_cli_switch(local_ray, folder, tmp_path):
+    from click.testing import CliRunner
+    from aecodec.cli import main
+    r = CliRunner().invoke(main, ["compress", str(folder), "-o", str(tmp_path / "out"), "-q", "2", "--ray",
+                                  "--jobs", "2"])
+    assert r.exit_code == 1 and "bad.png" in r.output and "5 files done" in r.output, r.output
+    assert len(list((tmp_path / "out").glob("*.aec"))) == 5
