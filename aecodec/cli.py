@@ -20,6 +20,7 @@ import click
 from .card import DEFAULT_QUALITY, default_qualities
 from .errors import DeviceError, FormatError, InputError, WeightsError
 from .format import MAGIC
+from .imageio import IMAGE_SUFFIXES
 from .outputs import write_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -27,8 +28,6 @@ EXIT_CODES_HELP = ("Exit codes: 0 success; 1 an input could not be read or an ou
                    "written (the other files are still done); 2 usage error; 3 the weights or the "
                    "device cannot be used; 130 interrupted.")
 EXPECTED_ERRORS = (FormatError, InputError, WeightsError, DeviceError, ValueError, OSError, RuntimeError)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm",
-                  ".pnm", ".tga", ".avif", ".jxl", ".qoi"}
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 

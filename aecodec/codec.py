@@ -13,17 +13,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import detail, format as aec_format
+from . import detail, format as aec_format, ratecontrol
 from .card import DEFAULT_QUALITY
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .errors import DeviceError
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
 from .model.exact import exact_context, exact_copy
+from .model.tiling import DEFAULT_TILE
 from .weights import LoadedWeights, load_weights
 
 FOLLOW_PILLOW = "pillow"            # max_pixels default: Pillow's bomb limit, read at each call
-BUDGET_FINEST_STEP = 32.0           # budgets: detail steps tried over a base that is not the ladder's
 
 
 def pixel_limit(max_pixels) -> int | None:
@@ -57,11 +57,15 @@ class Codec:
     """A model loaded once for many encode/decode calls."""
 
     def __init__(self, weights: str | None = None, device: str = "auto",
-                 max_pixels: int | None | str = FOLLOW_PILLOW, tile: int = 64):
+                 max_pixels: int | None | str = FOLLOW_PILLOW, tile: int = DEFAULT_TILE,
+                 exact: bool = True):
         """``max_pixels`` refuses larger images, checked from the header before any
         pixel is decoded (None: no limit; default: Pillow's own bomb limit); ``tile``
         is the tile side in latent cells for large images (memory grows with its
-        square)."""
+        square). ``exact=False`` decodes with the plain float32 network, about 3x faster
+        on a CPU, but the pixels may then differ by one level from other machines',
+        thread counts' and batches' (encoding always uses the exact decoder, so that
+        detail layers fit what exact decoders see)."""
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
             raise ValueError(f"tile must be a positive integer, not {tile!r}")
         if max_pixels != FOLLOW_PILLOW and max_pixels is not None and (
@@ -73,6 +77,7 @@ class Codec:
         # The decoder that makes pixels: exact, so that a file gives the same pixels on
         # every machine, thread count and batch (model/exact.py).
         self.synthesis = exact_copy(self.model.decoder, self.device)
+        self.exact = bool(exact)
         self.freqs = self.weights.freqs
         self._min_bits = min_bits_per_position(self.freqs)
         self.max_pixels = max_pixels
@@ -186,10 +191,7 @@ class Codec:
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
-        ladder uses: the highest ladder quality that fits (its stages a prefix), then a
-        detail layer at the finest step that still fits (bisection), when that makes
-        a bigger file.
-        """
+        ladder uses (``ratecontrol.fit``; each candidate's stages are a prefix)."""
         payloads = self._payloads(indices)
         bases = {}
 
@@ -201,31 +203,7 @@ class Codec:
                 extra = detail.encode(px.rgb, bases[n_stages], step, detail.activity(indices[:n_stages]))
             return self._file(px, payloads[:n_stages], extra)
 
-        for q in range(len(ladder), 0, -1):
-            f = build(*ladder[q - 1])
-            size = len(f.to_bytes())
-            if size <= budget:
-                break
-        else:
-            raise ValueError(f"cannot fit the image in {budget} bytes: the first stage alone makes a "
-                             f"{size}-byte file")
-        if q < len(ladder):
-            # Spend what is left on a detail layer: over the next quality's base at a
-            # step coarser than its own, or, when the next quality only adds stages,
-            # over this quality's base at a coarse step.
-            n_stages, fine = ladder[q] if ladder[q][1] else (ladder[q - 1][0], BUDGET_FINEST_STEP)
-            coarse = min(8 * fine, detail.MAX_STEP)
-            for _ in range(6):                        # steps tried lie between fine and coarse
-                step = (fine * coarse) ** 0.5
-                g = build(n_stages, step)
-                g_size = len(g.to_bytes())
-                if g_size <= budget:
-                    coarse = step
-                    if g_size > size:
-                        f, size = g, g_size
-                else:
-                    fine = step
-        return f
+        return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
     def load(self, image) -> Pixels:
         """The pixels of an image the codec accepts (path, PIL image, array), within the
@@ -316,7 +294,7 @@ class Codec:
         coded = [self._entropy_decode(data) for data in files]
         rgbs = self._batched(coded, lambda c: self._base_key(c[1], c[0]),
                              lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
-                                                           part[0][0].width), batch)
+                                                           part[0][0].width, self.exact), batch)
         out = []
         for (f, idx, alpha), rgb in zip(coded, rgbs):
             if f.detail:
@@ -358,8 +336,12 @@ class Codec:
             alpha = np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width)
         return f, np.stack(indices), alpha
 
-    def _synthesize(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+    def _synthesize(self, indices: list[np.ndarray], height: int, width: int,
+                    exact: bool = True) -> list[np.ndarray]:
         """Indices [S, G, h, w] of images of one size and stage count -> uint8 RGB base images."""
         idx = torch.from_numpy(np.stack(indices, axis=1)).to(self.device)
+        if not exact:
+            with torch.no_grad():
+                return list(self.model.decompress(idx, height, width, self.tile))
         with exact_context(self.device):
             return list(self.model.decompress(idx, height, width, self.tile, self.synthesis))

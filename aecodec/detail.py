@@ -226,6 +226,12 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
         raise DetailError(f"detail step {code / 16} is below {MIN_STEP}")
     offsets = np.frombuffer(payload, np.int8, CONTEXTS, _HEAD.size).astype(np.int64)
     byte = payload[_HEAD.size + CONTEXTS:head]
+    if not any(byte):
+        # Every class is zero: the residual is zero, and no work in proportion to the
+        # pixels is owed to a payload that codes nothing (the coder's words of no symbols).
+        if payload[head:] != _code_levels(np.zeros((CLASSES, 0), np.int32), [], byte, offsets):
+            raise DetailError("detail payload is not what the encoder writes (trailing data?)")
+        return base.copy()
     words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = base.shape[:2]
     blocks = -(-h // BLOCK) * -(-w // BLOCK)

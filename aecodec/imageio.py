@@ -12,6 +12,17 @@ import numpy as np
 from PIL import Image, ImageOps
 
 
+# The file suffixes taken as images when a folder is given (CLI, bench, training).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
+                            ".pgm", ".pnm", ".tga", ".avif", ".jxl", ".qoi"})
+
+
+def list_images(folder, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (and its subfolders with ``recursive``), sorted."""
+    found = Path(folder).rglob("*") if recursive else Path(folder).glob("*")
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 class InputError(ValueError):
     """An image the codec cannot take."""
 

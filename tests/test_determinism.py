@@ -54,3 +54,11 @@ def test_thread_counts_and_processes_give_the_same_pixels(codec, files, tmp_path
         out = subprocess.run([sys.executable, "-c", _DECODE_IN_SUBPROCESS, str(threads), *map(str, paths)],
                              capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
         assert out.stdout.split() == here, f"{threads} threads"
+
+
+def test_the_float32_option_is_within_one_level(codec, files):
+    from aecodec.codec import Codec
+    fast = Codec(device="cpu", exact=False)
+    for f in files[:3]:
+        a, b = fast.decode_pixels(f).rgb.astype(int), codec.decode_pixels(f).rgb.astype(int)
+        assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.1

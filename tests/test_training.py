@@ -1,4 +1,5 @@
 """Training-side model surgery: growing a trained model by more stages."""
+import numpy as np
 import torch
 
 import aecodec
@@ -113,3 +114,33 @@ def test_learning_rate_ramps_after_a_restart_and_follows_the_clock_when_budgeted
     assert abs(Trainer.lr_at(t, 20) - 0.5) < 1e-9
     t.elapsed = 10 * 60
     assert abs(Trainer.lr_at(t, 20)) < 1e-9
+
+
+def test_v2_transforms_train_and_resume_from_the_committed_snapshot(tmp_path):
+    """A run of each v2 transform, then a fresh machine (no checkpoint.pt) continues
+    from resume.pt at the same step."""
+    from PIL import Image
+    from aecodec.train.config import TrainConfig
+    from aecodec.train.loop import Trainer, write_resume
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    for transform in ("lite", "deep", "grown"):
+        run = tmp_path / transform
+        config = TrainConfig.from_dict({"model": {"transform": transform, "hidden": 16, "stages": 2},
+                                        "data_dirs": [str(data)], "val_every_nth": 4, "steps": 4,
+                                        "batch_size": 2, "crop": 32, "pretrain_steps": 2,
+                                        "checkpoint_every": 100, "validate_every": 100})
+        trainer = Trainer(config, run)
+        trainer.train(max_steps=3)
+        assert trainer.codebooks_ready and trainer.step == 3
+        write_resume(run)
+        (run / "checkpoint.pt").unlink()
+        again = Trainer(config, run)
+        assert again.step == 3 and again.codebooks_ready
+        for key, value in trainer.model.state_dict().items():
+            assert torch.equal(value, again.model.state_dict()[key]), key
+        again.train()
+        assert again.step == 4

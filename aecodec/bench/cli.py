@@ -34,7 +34,7 @@ def main(images, codecs, out, anchors, limit, force):
                                    f"use --force to replace them, or --out elsewhere")
     from .codecs import default_codecs
     from .run import run
-    from .run import list_images
+    from ..imageio import list_images
     if images == "validation":
         from ..train.data import validation_files
         files = validation_files()

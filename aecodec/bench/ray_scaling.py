@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     import ray
     from .. import distributed
-    from .run import list_images
+    from ..imageio import list_images
     files = list_images(Path(a.images))
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     rows = []

@@ -19,10 +19,6 @@ CSV_FIELDS = ["codec", "quality", "image", "bytes", "bpp", "psnr-rgb", "ms-ssim-
               "encoding_time", "decoding_time"]
 
 
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".webp", ".ppm"})
-
-
 def load_images(files: list[Path]) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8 array) per file: what ``measure`` takes."""
     return [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]

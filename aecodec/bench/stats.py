@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .metrics import psnr
-from .run import list_images
+from ..imageio import list_images
 from .table import markdown_table
 
 

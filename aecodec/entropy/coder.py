@@ -42,7 +42,7 @@ def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
     if len(payload) % 4:
         raise PayloadError(f"stage {s + 1} payload is {len(payload)} bytes, not a whole number of words")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    out = np.zeros((groups, height, width), dtype=np.int64)
+    out = np.zeros((groups, height, width), dtype=np.int16)      # codes < 2**15: 2 bytes per index
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
         for g in range(groups):

@@ -67,6 +67,32 @@ def _round_input(module: nn.Module, args):
     return (inputs_on_grid(args[0]),) + tuple(args[1:])
 
 
+BAND_BYTES = 32 << 20      # float64 im2col buffer per band of output rows
+
+
+def banded_conv2d(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` computed in bands of output rows, so that the float64 im2col buffer
+    (in_channels * k * k * rows * width * 8 bytes) stays near BAND_BYTES whatever the
+    tile size. Exact sums make the bands' results identical to one piece."""
+    (kh, kw), (sh, sw), (ph, pw) = module.kernel_size, module.stride, module.padding
+    if module.dilation != (1, 1) or module.groups != 1 or isinstance(module.padding, str):
+        return torch.nn.functional.conv2d(inputs_on_grid(x), module.weight, module.bias, module.stride,
+                                          module.padding, module.dilation, module.groups)
+    x = inputs_on_grid(x)
+    n, c, h, w = x.shape
+    out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    rows = max(1, BAND_BYTES // max(1, 8 * n * c * kh * kw * out_w))
+    if rows >= out_h:
+        return torch.nn.functional.conv2d(x, module.weight, module.bias, (sh, sw), (ph, pw))
+    padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
+    bands = []
+    for r0 in range(0, out_h, rows):
+        r1 = min(out_h, r0 + rows)
+        band = padded[:, :, r0 * sh:(r1 - 1) * sh + kh]
+        bands.append(torch.nn.functional.conv2d(band, module.weight, module.bias, (sh, sw)))
+    return torch.cat(bands, dim=2)
+
+
 @torch.no_grad()
 def exact_copy(decoder: nn.Module, device: torch.device) -> nn.Module:
     """A float64 copy of ``decoder`` whose convolutions are exact (see module doc)."""
@@ -78,7 +104,10 @@ def exact_copy(decoder: nn.Module, device: torch.device) -> nn.Module:
             module.weight.copy_(weight)
             if bias is not None:
                 module.bias.copy_(bias)
-            module.register_forward_pre_hook(_round_input)
+            if isinstance(module, nn.Conv2d):
+                module.forward = lambda x, m=module: banded_conv2d(m, x)
+            else:
+                module.register_forward_pre_hook(_round_input)
         elif hasattr(module, "make_exact"):       # layers with a functional convolution inside
             module.make_exact(weights_on_grid, inputs_on_grid)
     return exact.eval()

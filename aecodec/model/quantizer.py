@@ -263,5 +263,5 @@ class ResidualProductVQ(nn.Module):
         for s in range(n):
             cb = self.codebooks[s]                                           # [G, K, d]
             gi = torch.arange(g, device=indices.device).view(1, g, 1, 1).expand(b, g, h, w)
-            out += cb[gi, indices[s]].permute(0, 1, 4, 2, 3)
+            out += cb[gi, indices[s].long()].permute(0, 1, 4, 2, 3)   # one stage at a time in int64
         return out.reshape(b, g * self.dim, h, w)

@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+DEFAULT_TILE = 64     # latent cells per tile side: 1024 pixels at stride 16
+
 
 
 def _spans(n: int, tile: int):

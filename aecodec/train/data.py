@@ -11,16 +11,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from ..imageio import list_images
 
-
-def list_images(dirs) -> list[Path]:
+def list_training_images(dirs) -> list[Path]:
     files = []
     for d in dirs:
-        d = Path(d)
-        if not d.is_dir():
+        if not Path(d).is_dir():
             raise FileNotFoundError(f"training data folder not found: {d}")
-        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += list_images(d, recursive=True)
     return files
 
 
@@ -35,7 +33,7 @@ def validation_files() -> list[Path]:
     """The photos the default training config holds out (never trained on)."""
     from .config import TrainConfig
     config = TrainConfig()
-    return split(list_images(config.data_dirs), config.val_every_nth)[1]
+    return split(list_training_images(config.data_dirs), config.val_every_nth)[1]
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -85,12 +83,12 @@ class CropStream(torch.utils.data.IterableDataset):
             yield self.sampler.batch(self.batch_size)
 
 
-def validation_crops(files: list[Path], size: int = 256) -> torch.Tensor:
+def validation_crops(files: list[Path], size: int = 256, multiple: int = 16) -> torch.Tensor:
     """Centre crops of the held-out photos, for a cheap and repeatable validation."""
     out = []
     for f in files:
         im = load_rgb(f)
-        s = min(size, im.width, im.height) // 16 * 16
+        s = min(size, im.width, im.height) // multiple * multiple
         x0, y0 = (im.width - s) // 2, (im.height - s) // 2
         out.append(np.asarray(im.crop((x0, y0, x0 + s, y0 + s)).resize((size, size))))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255.0)

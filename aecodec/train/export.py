@@ -15,7 +15,8 @@ from ..format import FORMAT_VERSION
 from ..model.vqvae import VQVAE, parse_ladder
 from ..weights import save_weights
 from .config import TrainConfig
-from .data import list_images, load_rgb, split
+from ..model.tiling import DEFAULT_TILE
+from .data import list_training_images, load_rgb, split
 
 
 def _round_trip_half(model: VQVAE) -> VQVAE:
@@ -31,9 +32,9 @@ def fit_tables(model: VQVAE, files: list[Path]) -> tuple[np.ndarray, np.ndarray]
     counts = np.zeros((cfg.stages, cfg.groups, NUM_CONTEXTS, cfg.codes), dtype=np.int64)
     for f in tqdm(files, desc="fitting entropy tables", leave=False):
         a = np.asarray(load_rgb(f))
-        h, w = a.shape[0] // 16 * 16, a.shape[1] // 16 * 16
-        x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
-        count_indices(counts, model.compress(x, cfg.stages)[:, 0].numpy())
+        x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255
+        # padded and tiled exactly as the codec does, so the tables fit what it codes
+        count_indices(counts, model.compress(x, cfg.stages, DEFAULT_TILE)[:, 0].numpy())
     return quantize_counts(counts), counts
 
 
@@ -60,7 +61,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     model.load_state_dict(state["model"])
     model = _round_trip_half(model.eval())
     fit_dirs = data_dirs or config.data_dirs
-    train_files, val_files = split(list_images(fit_dirs), config.val_every_nth)
+    train_files, val_files = split(list_training_images(fit_dirs), config.val_every_nth)
     fit_files = train_files[:max_images] if max_images else train_files
     freqs, counts = fit_tables(model, fit_files)
     used = counts.sum(2) > 0

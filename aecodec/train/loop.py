@@ -24,7 +24,20 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..model.vqvae import VQVAE
 from .config import TrainConfig
-from .data import CropSampler, CropStream, list_images, split, validation_crops
+from .data import CropSampler, CropStream, list_training_images, split, validation_crops
+
+
+RESUME_NAME = "resume.pt"
+
+
+def write_resume(run_dir: Path) -> Path:
+    """The run's checkpoint without optimizer state: small enough to commit, and what a
+    fresh machine resumes from (Adam restarts with a warm-up)."""
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
+    state.pop("optimizer", None)
+    atomic_save(state, run_dir / RESUME_NAME)
+    return run_dir / RESUME_NAME
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -80,14 +93,17 @@ class Trainer:
         self.warmup_end = 0              # the LR ramps up until this step (fresh Adam moments)
         self.elapsed = 0.0               # training seconds so far (for time-budgeted runs)
         self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
-        files = list_images(config.data_dirs)
+        files = list_training_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
         self.sampler = CropSampler(train_files, config.crop, config.seed + 7919 * self.rank)
-        self.val = validation_crops(self.val_files).to(self.device)
+        self.val = validation_crops(self.val_files, multiple=self.model.stride).to(self.device)
         self._stream = None
         ckpt = self.run_dir / "checkpoint.pt"
+        resume = self.run_dir / RESUME_NAME          # committed: a fresh machine continues from it
         if ckpt.exists():
             self._resume(torch.load(ckpt, weights_only=False, map_location=self.device))
+        elif resume.exists():
+            self._resume(torch.load(resume, weights_only=False, map_location=self.device))
         elif init_state is not None:
             self._start_from_weights(init_state)
 
