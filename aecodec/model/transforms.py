@@ -148,6 +148,14 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
+def _upsampling(cin: int, hidden: int, times: int) -> list[nn.Module]:
+    """``times`` stride-2 transposed convs, each followed by inverse GDN."""
+    layers = []
+    for i in range(times):
+        layers += [_up(cin if i == 0 else hidden, hidden), SimplifiedGDN(hidden, inverse=True)]
+    return layers
+
+
 class DeepEncoder(nn.Module):
     """RGB -> latent at 1/16: four stride-2 5x5 convs with GDN between them (the
     analysis of bmshj2018), then residual blocks at the latent resolution."""
@@ -175,11 +183,7 @@ class DeepDecoder(nn.Module):
     def __init__(self, latent_channels: int, hidden: int, levels: int):
         super().__init__()
         self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
-        self.synthesis = nn.Sequential(
-            _up(latent_channels, hidden), SimplifiedGDN(hidden, inverse=True),
-            _up(hidden, hidden), SimplifiedGDN(hidden, inverse=True),
-            _up(hidden, hidden), SimplifiedGDN(hidden, inverse=True),
-            _up(hidden, 3))
+        self.synthesis = nn.Sequential(*_upsampling(latent_channels, hidden, 3), _up(hidden, 3))
 
     def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
         return self.synthesis(self.blocks(y, level)) + 0.5
@@ -278,10 +282,8 @@ class LiteDecoder(nn.Module):
     def __init__(self, latent_channels: int, hidden: int, levels: int):
         super().__init__()
         self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
-        self.synthesis = nn.Sequential(
-            _up(latent_channels, hidden), SimplifiedGDN(hidden, inverse=True),
-            _up(hidden, hidden), SimplifiedGDN(hidden, inverse=True),
-            nn.Conv2d(hidden, 48, 3, padding=1))
+        self.synthesis = nn.Sequential(*_upsampling(latent_channels, hidden, 2),
+                                       nn.Conv2d(hidden, 48, 3, padding=1))
 
     def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
         return F.pixel_shuffle(self.synthesis(self.blocks(y, level)), 4) + 0.5
