@@ -62,8 +62,8 @@ class Codec:
         """``max_pixels`` refuses larger images, checked from the header before any
         pixel is decoded (None: no limit; default: Pillow's own bomb limit); ``tile``
         is the tile side in latent cells for large images (memory grows with its
-        square). ``exact=False`` decodes with the plain float32 network, about 3x faster
-        on a CPU, but the pixels may then differ by one level from other machines',
+        square). ``exact=False`` decodes with the plain float32 network (about 2x faster
+        decoding on a CPU), but the pixels may then differ by one level from other machines',
         thread counts' and batches' (encoding always uses the exact decoder, so that
         detail layers fit what exact decoders see)."""
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
