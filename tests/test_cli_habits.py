@@ -192,12 +192,29 @@ def test_folder_without_recursive_says_what_it_skipped(tmp_path, photo_crop):
     assert r.exit_code == 0 and "1 subfolder(s) not searched" in r.output
 
 
-def test_bench_needs_its_extras_and_will_not_overwrite(tmp_path, monkeypatch):
+def _extras(monkeypatch, present: bool):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
+        (real("json") if present else None) if name in ("pytorch_msssim", "matplotlib", "scipy")
+        else real(name, *a)))
+
+
+def test_bench_says_what_to_install_before_any_work(tmp_path, monkeypatch):
+    _extras(monkeypatch, present=False)
+    r = run("bench", "--images", tmp_path, "--out", tmp_path / "results", "--codecs", "jpeg")
+    assert r.exit_code == 1 and 'pip install "aecodec[bench]"' in r.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_bench_will_not_overwrite_results(tmp_path, monkeypatch):
+    _extras(monkeypatch, present=True)
     out = tmp_path / "results"
     out.mkdir()
     (out / "aecodec.json").write_text("{}")
     r = run("bench", "--images", tmp_path, "--out", out, "--codecs", "jpeg")
-    assert r.exit_code != 0 and "--force" in r.output
+    assert r.exit_code == 1 and "--force" in r.output
+    assert (out / "aecodec.json").read_text() == "{}"
 
 
 def test_lossless_and_jpeg_style_quality_are_refused_by_the_pillow_plugin(tmp_path, photo_crop):
