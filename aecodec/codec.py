@@ -7,13 +7,12 @@ on integer tables, so a file decodes the same on any machine.
 from __future__ import annotations
 
 import math
-import zlib
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import detail, format as aec_format, ratecontrol
+from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol
 from .card import DEFAULT_QUALITY
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .errors import DeviceError
@@ -135,7 +134,10 @@ class Codec:
         h, w = self._cells(height, width)
         out, prev = [], None
         for s, payload in enumerate(payloads):
-            prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w)
+            try:
+                prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w)
+            except PayloadError as exc:
+                raise FormatError(str(exc)) from None
             out.append(prev)
         return np.stack(out)
 
@@ -186,7 +188,7 @@ class Codec:
         return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
 
     def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"") -> AecFile:
-        alpha = zlib.compress(px.alpha.tobytes(), 9) if px.alpha is not None else b""
+        alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra)
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
@@ -312,29 +314,9 @@ class Codec:
     def _entropy_decode(self, data: bytes) -> tuple[AecFile, np.ndarray, np.ndarray | None]:
         """Everything but the networks: (header, indices [S, G, h, w], alpha plane)."""
         f = self.parse(data)
-        h, w = self._cells(f.height, f.width)
-        indices, prev = [], None
-        for s, payload in enumerate(f.stages):
-            try:
-                prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w)
-            except PayloadError as exc:
-                raise FormatError(str(exc)) from None
-            indices.append(prev)
-        alpha = None
-        if f.has_alpha:
-            inflate = zlib.decompressobj()
-            try:
-                raw = inflate.decompress(f.alpha, f.width * f.height + 1)
-            except zlib.error as exc:
-                raise FormatError(f"alpha plane does not decompress: {exc}") from None
-            if len(raw) != f.width * f.height:
-                raise FormatError("alpha plane has the wrong size")
-            if not inflate.eof:
-                raise FormatError("alpha plane stream does not end")
-            if inflate.unused_data or inflate.unconsumed_tail:
-                raise FormatError("alpha plane stream has trailing data")
-            alpha = np.frombuffer(raw, dtype=np.uint8).reshape(f.height, f.width)
-        return f, np.stack(indices), alpha
+        indices = self.entropy_decode(f.stages, f.height, f.width)
+        alpha = alpha_plane.decode(f.alpha, f.width, f.height) if f.has_alpha else None
+        return f, indices, alpha
 
     def _synthesize(self, indices: list[np.ndarray], height: int, width: int,
                     exact: bool = True) -> list[np.ndarray]:
