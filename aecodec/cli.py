@@ -50,8 +50,8 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, IsADirectoryError) and exc.filename:
         return f"is a folder: {exc.filename}"
     if isinstance(exc, DeviceError):
-        return (f"{exc.args[0].split(' (use')[0]}; use --device cpu (or auto)" if "CUDA" in str(exc)
-                else str(exc))
+        return (f"no CUDA GPU is visible to PyTorch here for --device {exc.device}; use --device cpu "
+                f"(or auto), or install a CUDA build of torch" if exc.missing_gpu else str(exc))
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

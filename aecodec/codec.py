@@ -45,7 +45,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise DeviceError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)", str(device))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError("device 'cuda' was asked for, but PyTorch sees no CUDA GPU here "
-                          "(use device='cpu', or install a CUDA build of torch)", str(device))
+                          "(use device='cpu', or install a CUDA build of torch)", str(device), missing_gpu=True)
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise DeviceError(f"device {device!r} does not exist: PyTorch sees {torch.cuda.device_count()} "
                           f"GPU(s)", str(device))

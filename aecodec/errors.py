@@ -16,9 +16,10 @@ class WeightsError(RuntimeError):
 class DeviceError(RuntimeError):
     """A device that is not known or not present (e.g. 'cuda' without a GPU)."""
 
-    def __init__(self, message: str, device: str = ""):
+    def __init__(self, message: str, device: str = "", missing_gpu: bool = False):
         super().__init__(message)
         self.device = device
+        self.missing_gpu = missing_gpu     # front ends add their own hint (device='cpu', --device cpu)
 
 
 __all__ = ["FormatError", "InputError", "WeightsError", "DeviceError"]
