@@ -1,6 +1,6 @@
 """Codec: loaded weights on a device; image <-> .aec bytes.
 
-Data flows one way: imageio -> (pad) -> model.compress -> entropy coder -> format,
+Data flows one way: imageio -> model.compress (pads, tiles) -> entropy coder -> format,
 and back. Only the networks run on the device; entropy coding is numpy + constriction
 on integer tables, so a file decodes the same on any machine.
 """
@@ -181,7 +181,7 @@ class Codec:
         return [self._file(px, self._payloads(idx), extra) for px, idx, extra in zip(pixels, indices, details)]
 
     def _indices_batched(self, pixels: list[Pixels], n_stages: int, batch: int) -> list[np.ndarray]:
-        return self._batched(pixels, lambda px: self._cells(px.height, px.width),
+        return self._batched(pixels, lambda px: (*self._cells(px.height, px.width), px.height, px.width),
                              lambda part: self._indices(part, n_stages), batch)
 
     def _payloads(self, indices: np.ndarray) -> tuple[bytes, ...]:
@@ -256,9 +256,10 @@ class Codec:
         return int(max_bytes)
 
     def _indices(self, pixels: list[Pixels], n_stages: int) -> list[np.ndarray]:
-        """Images of one padded size -> per image indices [S, G, h, w]."""
-        x = torch.cat([self.model.pad(torch.from_numpy(np.require(px.rgb, requirements="W")).permute(2, 0, 1)[None].float())
-                       for px in pixels]).to(self.device).div_(255.0)
+        """Images of one size -> per image indices [S, G, h, w]."""
+        # uint8 all the way to the tiles: the model pads and converts each tile itself
+        x = torch.stack([torch.from_numpy(np.require(px.rgb, requirements="W")).permute(2, 0, 1)
+                         for px in pixels]).to(self.device)
         idx = self.model.compress(x, n_stages, self.tile).cpu().numpy()       # [S, n, G, h, w]
         return [idx[:, i] for i in range(idx.shape[1])]
 
@@ -298,10 +299,13 @@ class Codec:
                              lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
                                                            part[0][0].width, self.exact), batch)
         out = []
-        for (f, idx, alpha), rgb in zip(coded, rgbs):
+        for i, rgb in enumerate(rgbs):
+            f, idx, alpha = coded[i]
+            coded[i] = None        # the indices are done with: free them before the detail levels
             if f.detail:
+                cells, idx = detail.activity(idx), None
                 try:
-                    rgb = detail.decode(f.detail, rgb, detail.activity(idx))
+                    rgb = detail.decode(f.detail, rgb, cells, out=rgb)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
             out.append(Pixels(rgb, f.mode, alpha))

@@ -140,18 +140,22 @@ def _tables_for(byte: int, offsets: np.ndarray) -> list:
     return [_model(int(np.clip(byte + d, 1, 255))) for d in offsets]
 
 
-def _choose_tables(levels: np.ndarray, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _choose_tables(levels: np.ndarray, contexts) -> tuple[np.ndarray, np.ndarray]:
     """Class bytes [CLASSES] (0: all zero) and context offsets [CONTEXTS] that code
-    ``levels`` [CLASSES, blocks] in about the fewest bits (alternating minimisation)."""
+    ``levels`` [CLASSES, blocks] (coding order) in about the fewest bits (alternating
+    minimisation); ``contexts`` yields (j, ctx) for every class j in order."""
     bits = _bits_per_level()
     cost = np.zeros((CLASSES, CONTEXTS, 255))          # bits under every table byte
-    for j in range(CLASSES):
-        key, counts = np.unique(contexts[j].astype(np.int64) * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL,
+    coded = np.zeros(CLASSES, dtype=bool)
+    for j, ctx in contexts:
+        coded[j] = levels[j].any()
+        if not coded[j]:
+            continue                                   # not coded: its costs are never read
+        key, counts = np.unique(ctx.astype(np.int64) * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL,
                                 return_counts=True)
         for k in np.unique(key // (2 * MAX_LEVEL + 1)):
             sel = key // (2 * MAX_LEVEL + 1) == k
             cost[j, k] = bits[:, key[sel] % (2 * MAX_LEVEL + 1)] @ counts[sel]
-    coded = np.abs(levels).any(1)
     offsets = np.zeros(CONTEXTS, dtype=np.int64)
     shifts = np.arange(-64, 65)
     ctx = np.arange(CONTEXTS)
@@ -171,13 +175,28 @@ def _model(byte: int):
 
 
 def _contexts(levels_of, activity_ctx: np.ndarray):
-    """Yield (position j in coding order, class row, context per block); ``levels_of(j)``
-    returns the levels of class j once known (the decoder fills them in as it goes)."""
-    coded_sum = np.zeros(activity_ctx.shape, dtype=np.int64)
-    for j, (c, f) in enumerate(ORDER):
-        ctx = activity_ctx + np.digitize(coded_sum, CODED_EDGES).astype(np.int8)
-        yield j, c * BLOCK * BLOCK + f, ctx
-        coded_sum = coded_sum + np.abs(levels_of(j))
+    """Yield (position j in coding order, context per block); ``levels_of(j)`` returns
+    the levels of class j once known (the decoder fills them in as it goes), or None
+    where they are all zero."""
+    coded_sum = np.zeros(activity_ctx.shape, dtype=np.int32)
+    for j in range(CLASSES):
+        yield j, activity_ctx + np.digitize(coded_sum, CODED_EDGES).astype(np.int8)
+        levels = levels_of(j)
+        if levels is not None:
+            coded_sum += np.abs(levels)
+
+
+# Rows of the coefficient array [CLASSES = 3 * 64, blocks] in coding order.
+_ORDER_ROWS = np.array([c * BLOCK * BLOCK + f for c, f in ORDER])
+# Pixel rows per band of work: every array that grows with the image is then an int16
+# level (2 bytes per class and 8x8 block, so at most 6 bytes per pixel), and float
+# work is bounded by one band.
+BAND_ROWS = 8 * BLOCK
+
+
+def _bands(h: int):
+    for r0 in range(0, h, BAND_ROWS):
+        yield r0, min(h, r0 + BAND_ROWS)
 
 
 def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarray,
@@ -193,31 +212,40 @@ def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarra
         raise ValueError(f"detail step must be from {MIN_STEP} to {MAX_STEP}, not {step!r}")
     step = code / 16
     h, w = original.shape[:2]
-    coefs = _forward(original.astype(np.float32) - base.astype(np.float32)) / np.float32(step)
-    levels = np.sign(coefs) * np.floor(np.abs(coefs) + 0.5 - deadzone)
-    levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int32).reshape(CLASSES, -1)
-    ordered = levels[[c * BLOCK * BLOCK + f for c, f in ORDER]]
-    steps = list(_contexts(lambda j: ordered[j], _block_activity(cells, h, w)))
-    contexts = np.stack([ctx for _, _, ctx in steps])
-    byte, offsets = _choose_tables(ordered, contexts)
+    activity_ctx = _block_activity(cells, h, w)
+    bw = -(-w // BLOCK)
+    ordered = np.empty((CLASSES, activity_ctx.size), dtype=np.int16)     # coding order
+    for r0, r1 in _bands(h):
+        residual = original[r0:r1].astype(np.float32) - base[r0:r1].astype(np.float32)
+        coefs = _forward(residual) / np.float32(step)
+        levels = np.sign(coefs) * np.floor(np.abs(coefs) + 0.5 - deadzone)
+        levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).reshape(CLASSES, -1)
+        ordered[:, r0 // BLOCK * bw:r0 // BLOCK * bw + levels.shape[1]] = levels[_ORDER_ROWS]
+
+    def contexts():
+        return _contexts(lambda j: ordered[j], activity_ctx)
+
+    byte, offsets = _choose_tables(ordered, contexts())
     return (_HEAD.pack(code) + offsets.astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
-            + _code_levels(ordered, [ctx for _, _, ctx in steps], byte, offsets))
+            + _code_levels(ordered, contexts(), byte, offsets))
 
 
-def _code_levels(ordered: np.ndarray, contexts: list, byte, offsets: np.ndarray) -> bytes:
-    """The range coder's words for levels in coding order (what follows the tables)."""
+def _code_levels(ordered, contexts, byte, offsets: np.ndarray) -> bytes:
+    """The range coder's words for levels in coding order (what follows the tables);
+    ``contexts`` yields (j, ctx) for the classes in order."""
     enc = constriction.stream.queue.RangeEncoder()
-    for j, ctx in enumerate(contexts):
+    for j, ctx in contexts:
         if byte[j]:
             for k, model in enumerate(_tables_for(byte[j], offsets)):
                 sel = ordered[j][ctx == k]
                 if sel.size:
-                    enc.encode((sel + MAX_LEVEL).astype(np.int32), model)
+                    enc.encode((sel.astype(np.int32) + MAX_LEVEL), model)
     return enc.get_compressed().astype("<u4").tobytes()
 
 
-def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3]."""
+def decode(payload: bytes, base: np.ndarray, cells: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3],
+    written into ``out`` when given (which may be ``base`` itself)."""
     head = _HEAD.size + CONTEXTS + CLASSES
     if len(payload) < head or (len(payload) - head) % 4:
         raise DetailError(f"detail payload of {len(payload)} bytes is malformed")
@@ -226,34 +254,42 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray) -> np.ndarray:
         raise DetailError(f"detail step {code / 16} is below {MIN_STEP}")
     offsets = np.frombuffer(payload, np.int8, CONTEXTS, _HEAD.size).astype(np.int64)
     byte = payload[_HEAD.size + CONTEXTS:head]
+    out = np.empty_like(base) if out is None else out
     if not any(byte):
         # Every class is zero: the residual is zero, and no work in proportion to the
         # pixels is owed to a payload that codes nothing (the coder's words of no symbols).
-        if payload[head:] != _code_levels(np.zeros((CLASSES, 0), np.int32), [], byte, offsets):
+        if payload[head:] != _code_levels(None, (), byte, offsets):
             raise DetailError("detail payload is not what the encoder writes (trailing data?)")
-        return base.copy()
+        out[...] = base
+        return out
     words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = base.shape[:2]
-    blocks = -(-h // BLOCK) * -(-w // BLOCK)
-    levels = np.zeros((CLASSES, blocks), dtype=np.int32)
-    ordered = np.zeros((CLASSES, blocks), dtype=np.int32)
-    contexts = []
+    activity_ctx = _block_activity(cells, h, w)
+    ordered = [None] * CLASSES          # int16 levels per coded class; None: all zero
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
-        for j, row, ctx in _contexts(lambda j: ordered[j], _block_activity(cells, h, w)):
-            contexts.append(ctx)
+        for j, ctx in _contexts(lambda j: ordered[j], activity_ctx):
             if byte[j]:
+                levels = np.zeros(activity_ctx.size, dtype=np.int16)
                 for k, model in enumerate(_tables_for(byte[j], offsets)):
                     sel = ctx == k
                     n = int(sel.sum())
                     if n:
-                        ordered[j][sel] = dec.decode(model, n) - MAX_LEVEL
-            levels[row] = ordered[j]
+                        levels[sel] = dec.decode(model, n) - MAX_LEVEL
+                ordered[j] = levels
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise DetailError(f"detail payload does not decode: {exc}") from None
-    if _code_levels(ordered, contexts, byte, offsets) != payload[head:]:
+    if _code_levels(ordered, _contexts(lambda j: ordered[j], activity_ctx), byte, offsets) != payload[head:]:
         raise DetailError("detail payload is not what the encoder writes (trailing data?)")
-    residual = _inverse(levels.reshape(3, BLOCK * BLOCK, blocks).astype(np.float32) * np.float32(code / 16), h, w)
-    return np.clip(np.round(base + residual), 0, 255).astype(np.uint8)
+    bw = -(-w // BLOCK)
+    for r0, r1 in _bands(h):
+        b0, b1 = r0 // BLOCK * bw, -(-r1 // BLOCK) * bw
+        coefs = np.zeros((CLASSES, b1 - b0), dtype=np.float32)
+        for j, levels in enumerate(ordered):
+            if levels is not None:
+                coefs[_ORDER_ROWS[j]] = levels[b0:b1]
+        residual = _inverse(coefs.reshape(3, BLOCK * BLOCK, -1) * np.float32(code / 16), r1 - r0, w)
+        out[r0:r1] = np.clip(np.round(base[r0:r1] + residual), 0, 255).astype(np.uint8)
+    return out

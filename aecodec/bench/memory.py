@@ -1,6 +1,11 @@
-"""Peak memory of decoding, per megapixel: each file is decoded alone in a fresh
-process, and the process's peak RSS after loading the model is subtracted, so what
-is left is what the image itself costs.
+"""Peak memory of encoding and of decoding, per megapixel.
+
+Each encode and each decode runs alone in a fresh process; the process's peak RSS
+after loading the model (and running it once on a small image) is subtracted, so
+what is left is what the image itself costs. A straight line through the sizes
+larger than one tile splits that into a fixed part (the tile's working memory: the
+networks run in tiles of at most ``tile`` latent cells a side, so below that size the
+working memory grows with the image) and a part per pixel.
 
     python -m aecodec.bench.memory [--image ../shared/data/kodak/kodim23.png] [--sizes 1,4,12]
 """
@@ -17,6 +22,7 @@ from .table import markdown_table
 
 _CHILD = r"""
 import json, sys, time
+import numpy as np
 import torch
 
 
@@ -26,17 +32,38 @@ def peak_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-torch.set_num_threads(int(sys.argv[2]))
+job, src, dst, quality, threads, tile = sys.argv[1:7]
+torch.set_num_threads(int(threads))
 from aecodec.codec import Codec
-codec = Codec(device="cpu", max_pixels=None)
-codec.decode_pixels(codec.encode(__import__("numpy").zeros((64, 64, 3), "uint8"), 1))   # warm
+codec = Codec(device="cpu", max_pixels=None, tile=int(tile))
+codec.decode_pixels(codec.encode(np.zeros((64, 64, 3), "uint8"), 11))   # warm: networks and detail layer
 base = peak_mb()
-data = open(sys.argv[1], "rb").read()
 t = time.perf_counter()
-codec.decode_pixels(data)
-print(json.dumps({"decode_s": time.perf_counter() - t, "model_rss_mb": base,
-                  "peak_rss_mb": peak_mb()}))
+if job == "encode":
+    rgb = np.load(src)
+    base += rgb.nbytes / 2 ** 20          # the caller's image is not the encoder's cost
+    open(dst, "wb").write(codec.encode(rgb, int(quality)))
+else:
+    codec.decode_pixels(open(src, "rb").read())
+print(json.dumps({"seconds": time.perf_counter() - t, "model_rss_mb": base, "peak_rss_mb": peak_mb(),
+                  "stride": codec.model.stride}))
 """
+
+
+def _run(job: str, src: Path, dst: Path, quality: int, threads: int, tile: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, job, str(src), str(dst), str(quality), str(threads),
+                          str(tile)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares (fixed MB, bytes per pixel) of peak MB against pixels."""
+    import numpy as np
+    pixels, mb = np.array(points, dtype=float).reshape(-1, 2).T
+    if len(pixels) < 2:
+        return float("nan"), float("nan")
+    slope, fixed = np.polyfit(pixels, mb, 1)
+    return float(fixed), float(slope * 2 ** 20)
 
 
 def main(argv=None) -> None:
@@ -45,12 +72,13 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="1,4,12")
     p.add_argument("--qualities", default="7,11")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tile", type=int, default=None, help="tile side in latent cells (default: the codec's)")
     p.add_argument("--out", default="benchmarks/results/memory")
     a = p.parse_args(argv)
     import numpy as np
     from PIL import Image
-    from ..codec import Codec
-    codec = Codec(device="cpu", max_pixels=None)
+    from ..model.tiling import DEFAULT_TILE
+    tile = a.tile or DEFAULT_TILE
     src = Image.open(a.image).convert("RGB")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,28 +86,41 @@ def main(argv=None) -> None:
             scale = (mp * 1e6 / (src.width * src.height)) ** 0.5
             rgb = np.asarray(src.resize((round(src.width * scale), round(src.height * scale)),
                                         Image.Resampling.BICUBIC))
+            raw = Path(tmp) / f"{mp}.npy"
+            np.save(raw, rgb)
             for q in (int(v) for v in a.qualities.split(",")):
                 path = Path(tmp) / f"{mp}-{q}.aec"
-                path.write_bytes(codec.encode(rgb, q))
-                out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(a.threads)],
-                                     capture_output=True, text=True, check=True)
-                d = json.loads(out.stdout.strip().splitlines()[-1])
-                pixels = rgb.shape[0] * rgb.shape[1]
-                d.update({"megapixels": pixels / 1e6, "width": rgb.shape[1], "height": rgb.shape[0],
-                          "quality": q, "bytes": path.stat().st_size,
-                          "bytes_per_pixel": (d["peak_rss_mb"] - d["model_rss_mb"]) * 2 ** 20 / pixels})
-                rows.append(d)
-                print(json.dumps(d), flush=True)
+                for job in ("encode", "decode"):
+                    d = _run(job, raw if job == "encode" else path, path, q, a.threads, tile)
+                    pixels = rgb.shape[0] * rgb.shape[1]
+                    d.update({"job": job, "megapixels": pixels / 1e6, "width": rgb.shape[1],
+                              "height": rgb.shape[0], "quality": q, "bytes": path.stat().st_size, "tile": tile,
+                              "above_model_mb": d["peak_rss_mb"] - d["model_rss_mb"]})
+                    rows.append(d)
+                    print(json.dumps(d), flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "decode-memory.json").write_text(json.dumps(rows, indent=2) + "\n")
-    table = markdown_table(["MP", "size", "quality", "file bytes", "decode s", "RSS after model load MB",
-                            "peak RSS MB", "above the model, bytes per pixel"],
-                           [[f"{r['megapixels']:.2f}", f"{r['width']}x{r['height']}", str(r["quality"]),
-                             str(r["bytes"]), f"{r['decode_s']:.2f}", f"{r['model_rss_mb']:.0f}",
-                             f"{r['peak_rss_mb']:.0f}", f"{r['bytes_per_pixel']:.1f}"] for r in rows])
-    (out / "decode-memory.md").write_text(table)
-    print(table)
+    fits = []
+    for job in ("encode", "decode"):
+        for q in sorted({r["quality"] for r in rows}):
+            fixed, per_pixel = fit_line([(r["megapixels"] * 1e6, r["above_model_mb"]) for r in rows
+                                         if r["job"] == job and r["quality"] == q
+                                         and r["megapixels"] * 1e6 > (tile * r["stride"]) ** 2])
+            fits.append({"job": job, "quality": q, "fixed_mb": fixed, "bytes_per_pixel": per_pixel})
+    (out / "memory.json").write_text(json.dumps({"runs": rows, "fits": fits}, indent=2) + "\n")
+    text = markdown_table(
+        ["job", "quality", "MP", "size", "file bytes", "seconds", "RSS after model load MB",
+         "peak RSS MB", "above the model MB"],
+        [[r["job"], str(r["quality"]), f"{r['megapixels']:.2f}", f"{r['width']}x{r['height']}", str(r["bytes"]),
+          f"{r['seconds']:.2f}", f"{r['model_rss_mb']:.0f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['above_model_mb']:.0f}"] for r in rows])
+    text += (f"\nA line through the sizes larger than one tile ({tile} latent cells a side; least "
+             "squares): memory above the model = fixed + bytes per pixel x pixels.\n\n")
+    text += markdown_table(["job", "quality", "fixed MB (tile working memory)", "bytes per pixel"],
+                           [[f["job"], str(f["quality"]), f"{f['fixed_mb']:.0f}", f"{f['bytes_per_pixel']:.1f}"]
+                            for f in fits])
+    (out / "memory.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

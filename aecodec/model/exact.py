@@ -32,9 +32,11 @@ EXACT_BITS = 52        # float64 integers are exact below 2**53
 
 def _on_grid(x: torch.Tensor, bits: int, limit: float | None = None) -> torch.Tensor:
     scale = float(2 ** bits)
+    # one new tensor, the rest in place (tile activations are the decoder's memory peak)
+    y = x.clamp(-limit, limit) if limit is not None else x * scale
     if limit is not None:
-        x = x.clamp(-limit, limit)
-    return torch.round(x * scale) / scale        # power-of-two scaling: exact
+        y.mul_(scale)
+    return y.round_().div_(scale)                # power-of-two scaling: exact
 
 
 def _fan_in(conv: nn.Module) -> int:
@@ -85,12 +87,16 @@ def banded_conv2d(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     if rows >= out_h:
         return torch.nn.functional.conv2d(x, module.weight, module.bias, (sh, sw), (ph, pw))
     padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
-    bands = []
+    del x
+    out = None
     for r0 in range(0, out_h, rows):
         r1 = min(out_h, r0 + rows)
-        band = padded[:, :, r0 * sh:(r1 - 1) * sh + kh]
-        bands.append(torch.nn.functional.conv2d(band, module.weight, module.bias, (sh, sw)))
-    return torch.cat(bands, dim=2)
+        band = torch.nn.functional.conv2d(padded[:, :, r0 * sh:(r1 - 1) * sh + kh], module.weight,
+                                          module.bias, (sh, sw))
+        if out is None:
+            out = band.new_empty(n, band.shape[1], out_h, out_w)
+        out[:, :, r0:r1] = band
+    return out
 
 
 @torch.no_grad()

@@ -184,7 +184,7 @@ class ResidualProductVQ(nn.Module):
     # -- coding ---------------------------------------------------------------------
     @torch.no_grad()
     def quantize(self, y: torch.Tensor, n_stages: int, beam: int | None = None) -> torch.Tensor:
-        """Hard ECVQ indices [n_stages, B, G, H, W] (int64), by ``search``.
+        """Hard ECVQ indices [n_stages, B, G, H, W] (int16: codes < 2**15), by ``search``.
 
         Positions are independent, so they go through in chunks: memory stays bounded
         for large images and the result is the same as in one piece.
@@ -193,7 +193,7 @@ class ResidualProductVQ(nn.Module):
         b, _, h, w = y.shape
         v = self._to_vectors(y.float())
         chunk = max(1, (1 << 21) // (self.groups * self.codes * beam))     # 8 MB of scores: cache-sized
-        parts = [self.search(v[i:i + chunk], n_stages, beam) for i in range(0, v.shape[0], chunk)]
+        parts = [self.search(v[i:i + chunk], n_stages, beam).to(torch.int16) for i in range(0, v.shape[0], chunk)]
         idx = torch.cat(parts, dim=1)                                        # [n, N, G]
         return idx.view(n_stages, b, h, w, self.groups).permute(0, 1, 4, 2, 3)
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, asdict, fields
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .quantizer import ResidualProductVQ
@@ -188,26 +187,29 @@ class VQVAE(nn.Module):
         """The latent grid of an image of ``height`` x ``width`` pixels."""
         return -(-height // self.stride), -(-width // self.stride)
 
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Repeat edge pixels up to a multiple of the stride (cropped off after decoding)."""
-        h, w = x.shape[2:]
-        return F.pad(x, (0, -w % self.stride, 0, -h % self.stride), mode="replicate")
-
     @torch.no_grad()
     def compress(self, x: torch.Tensor, n_stages: int, tile: int | None = None) -> torch.Tensor:
-        """x [B, 3, H, W] in [0, 1], any size -> indices [n_stages, B, G, h, w]; images
-        wider or taller than ``tile`` latent cells go through the encoder in tiles."""
-        x = self.pad(x)
-        y = encode_tiled(self.encoder, x, tile or max(x.shape[2:]), self.stride, self.halo)
+        """x [B, 3, H, W] of any size, uint8 (0..255) or float in [0, 1] -> indices
+        [n_stages, B, G, h, w] (int16). The image is padded to a multiple of the stride
+        by repeating its edge (cropped off after decoding); images wider or taller than
+        ``tile`` latent cells go through the encoder in tiles."""
+        h, w = self.cells(*x.shape[2:])
+        y = encode_tiled(self.encoder, x, tile or max(h, w), self.stride, self.halo)
         return self.quantizer.quantize(y, n_stages)
 
     @torch.no_grad()
     def decompress(self, indices: torch.Tensor, height: int, width: int, tile: int | None = None,
                    decoder: nn.Module | None = None) -> np.ndarray:
         """indices [S, B, G, h, w] -> uint8 RGB [B, height, width, 3]. ``decoder``: the
-        network that makes the pixels (the codec passes its exact copy, model/exact.py)."""
+        network that makes the pixels (the codec passes its exact copy, model/exact.py).
+        Each tile's latent is dequantized on its own, so no whole-image latent is made."""
         decoder = decoder or self.decoder
-        y = self.quantizer.dequantize(indices).to(next(decoder.parameters()).dtype)
+        dtype = next(decoder.parameters()).dtype
         level = indices.shape[0] - 1
-        return decode_tiled(lambda t: decoder(t, level), y, height, width, tile or max(y.shape[2:]),
-                            self.stride, self.halo)
+        cells = tuple(indices.shape[3:])
+
+        def latent(a0, a1, b0, b1):
+            return self.quantizer.dequantize(indices[..., a0:a1, b0:b1]).to(dtype)
+
+        return decode_tiled(lambda t: decoder(t, level), latent, indices.shape[1], cells, height, width,
+                            tile or max(cells), self.stride, self.halo)

@@ -24,7 +24,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     warmup_steps: int = 500          # LR ramp when starting from exported weights
     workers: int = 0                 # crop-sampling worker processes (0: in the loop)
-    amp: bool = True                 # bfloat16 autocast for the transforms (CUDA only)
+    amp: bool = True                 # bfloat16 autocast for the transforms where it is fast (loop.py)
     # A wall-time budget instead of a step count (for lent GPU time): with minutes > 0
     # training stops after that long and the LR schedule follows elapsed time, decaying
     # over the last decay_steps / steps of it.

@@ -40,6 +40,16 @@ def write_resume(run_dir: Path) -> Path:
     return run_dir / RESUME_NAME
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = ((a.clamp(0, 1) * 255).round() - b * 255).pow(2).mean((1, 2, 3))
     return float((10 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10))).mean())
@@ -71,10 +81,14 @@ class Trainer:
         self.config = config
         self.rank, self.world, auto_device = setup_distributed()
         self.device = device or auto_device
-        # bfloat16 autocast and channels_last on both CPU and GPU: on this 2-core CPU
-        # (oneDNN with AMX) a v2 step is 2.5x cheaper than fp32 in the default layout
-        # (docs/TRAINING_LOG.md, Part 6). The quantizer always runs in float32.
-        self.amp = config.amp
+        # bfloat16 autocast where it is fast: on a GPU, and on a CPU with native bf16
+        # (oneDNN with AMX: a v2 step 2.5x cheaper than fp32). An AVX2-only CPU emulates
+        # bf16 and is 6-9x slower with it (docs/TRAINING_LOG.md, Parts 6 and 7;
+        # ``python -m aecodec.train.steptime`` measures a machine). The quantizer always
+        # runs in float32.
+        self.amp = config.amp and (self.device.type == "cuda" or cpu_has_native_bf16())
+        if self.rank == 0:
+            print(f"training on {self.device} in {'bf16 autocast' if self.amp else 'fp32'}", flush=True)
         self.run_dir = Path(run_dir)
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
