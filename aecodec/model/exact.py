@@ -73,26 +73,24 @@ BAND_BYTES = 32 << 20      # float64 im2col buffer per band of output rows
 
 
 def banded_conv2d(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` computed in bands of output rows, so that the float64 im2col buffer
-    (in_channels * k * k * rows * width * 8 bytes) stays near BAND_BYTES whatever the
-    tile size. Exact sums make the bands' results identical to one piece."""
+    """``module(x)`` computed in bands of output rows, each band's input padded and put
+    on the grid on its own: no copy of the whole input is made, and the float64 im2col
+    buffer (in_channels * k * k * rows * width * 8 bytes) stays near BAND_BYTES whatever
+    the tile size. Exact sums make the bands' results identical to one piece."""
     (kh, kw), (sh, sw), (ph, pw) = module.kernel_size, module.stride, module.padding
     if module.dilation != (1, 1) or module.groups != 1 or isinstance(module.padding, str):
         return torch.nn.functional.conv2d(inputs_on_grid(x), module.weight, module.bias, module.stride,
                                           module.padding, module.dilation, module.groups)
-    x = inputs_on_grid(x)
     n, c, h, w = x.shape
     out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     rows = max(1, BAND_BYTES // max(1, 8 * n * c * kh * kw * out_w))
-    if rows >= out_h:
-        return torch.nn.functional.conv2d(x, module.weight, module.bias, (sh, sw), (ph, pw))
-    padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
-    del x
     out = None
     for r0 in range(0, out_h, rows):
         r1 = min(out_h, r0 + rows)
-        band = torch.nn.functional.conv2d(padded[:, :, r0 * sh:(r1 - 1) * sh + kh], module.weight,
-                                          module.bias, (sh, sw))
+        top, bottom = r0 * sh - ph, (r1 - 1) * sh + kh - ph          # input rows, padding outside
+        piece = torch.nn.functional.pad(x[:, :, max(0, top):min(h, bottom)],
+                                        (pw, pw, max(0, -top), max(0, bottom - h)))
+        band = torch.nn.functional.conv2d(inputs_on_grid(piece), module.weight, module.bias, (sh, sw))
         if out is None:
             out = band.new_empty(n, band.shape[1], out_h, out_w)
         out[:, :, r0:r1] = band
