@@ -260,7 +260,8 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray, out: np.ndarray 
         # pixels is owed to a payload that codes nothing (the coder's words of no symbols).
         if payload[head:] != _code_levels(None, (), byte, offsets):
             raise DetailError("detail payload is not what the encoder writes (trailing data?)")
-        out[...] = base
+        if out is not base:
+            out[...] = base
         return out
     words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = base.shape[:2]
