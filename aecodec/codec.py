@@ -258,8 +258,8 @@ class Codec:
     def _indices(self, pixels: list[Pixels], n_stages: int) -> list[np.ndarray]:
         """Images of one size -> per image indices [S, G, h, w]."""
         # uint8 all the way to the tiles: the model pads and converts each tile itself
-        x = torch.stack([torch.from_numpy(np.require(px.rgb, requirements="W")).permute(2, 0, 1)
-                         for px in pixels]).to(self.device)
+        planes = [torch.from_numpy(np.require(px.rgb, requirements="W")).permute(2, 0, 1) for px in pixels]
+        x = (planes[0][None] if len(planes) == 1 else torch.stack(planes)).to(self.device)   # one image: a view
         idx = self.model.compress(x, n_stages, self.tile).cpu().numpy()       # [S, n, G, h, w]
         return [idx[:, i] for i in range(idx.shape[1])]
 

@@ -60,10 +60,15 @@ def test_beam_lowers_the_total_cost_on_average(beam):
     assert wider < greedy
 
 
-def test_chunked_quantize_matches_one_piece():
+@pytest.mark.parametrize("width", ["short rows", "rows longer than a chunk"])
+def test_chunked_quantize_matches_one_piece(width):
     q = _quantizer()
     q.search_beam = 3
-    y = torch.randn(1, q.groups * q.dim, 9, 7) * 0.4
+    chunk = (1 << 21) // (q.groups * q.codes * 3)
+    w = 7 if width == "short rows" else chunk + chunk // 2
+    h = 2 * chunk // w + 3 if width == "short rows" else 2          # several chunks either way
+    y = torch.randn(2, q.groups * q.dim, h, w) * 0.4
     whole = q.quantize(y, 3)
+    assert whole.dtype == torch.int16
     v = q._to_vectors(y)
-    assert torch.equal(whole.permute(0, 1, 3, 4, 2).reshape(3, -1, q.groups), q.search(v, 3, beam=3))
+    assert torch.equal(whole.permute(0, 1, 3, 4, 2).reshape(3, -1, q.groups).long(), q.search(v, 3, beam=3))

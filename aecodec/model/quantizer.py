@@ -194,10 +194,18 @@ class ResidualProductVQ(nn.Module):
         for large images and the result is the same as in one piece.
         """
         beam = self.search_beam if beam is None else beam
-        b, _, h, w = y.shape
-        v = self._to_vectors(y.float())
+        b, c, h, w = y.shape
+        if c != self.groups * self.dim:
+            raise ValueError(f"latent has {c} channels, quantizer expects {self.groups * self.dim}")
+        grid = y.view(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2)  # [B, H, W, G, d], a view
         chunk = max(1, (1 << 21) // (self.groups * self.codes * beam))     # 8 MB of scores: cache-sized
-        parts = [self.search(v[i:i + chunk], n_stages, beam).to(torch.int16) for i in range(0, v.shape[0], chunk)]
+        # chunks of whole rows (or of one row, when a row is longer than a chunk), in raster
+        # order: the vectors are copied out of the latent one chunk at a time
+        cols = min(w, chunk)
+        rows = max(1, chunk // w) if cols == w else 1
+        parts = [self.search(grid[i, r:r + rows, j:j + cols].reshape(-1, self.groups, self.dim).float(),
+                             n_stages, beam).to(torch.int16)
+                 for i in range(b) for r in range(0, h, rows) for j in range(0, w, cols)]
         idx = torch.cat(parts, dim=1)                                        # [n, N, G]
         return idx.view(n_stages, b, h, w, self.groups).permute(0, 1, 4, 2, 3)
 
