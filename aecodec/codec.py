@@ -325,7 +325,8 @@ class Codec:
     def _synthesize(self, indices: list[np.ndarray], height: int, width: int,
                     exact: bool = True) -> list[np.ndarray]:
         """Indices [S, G, h, w] of images of one size and stage count -> uint8 RGB base images."""
-        idx = torch.from_numpy(np.stack(indices, axis=1)).to(self.device)
+        stacked = indices[0][:, None] if len(indices) == 1 else np.stack(indices, axis=1)   # one image: a view
+        idx = torch.from_numpy(stacked).to(self.device)
         if not exact:
             with torch.no_grad():
                 return list(self.model.decompress(idx, height, width, self.tile))
