@@ -144,3 +144,15 @@ def test_v2_transforms_train_and_resume_from_the_committed_snapshot(tmp_path):
             assert torch.equal(value, again.model.state_dict()[key]), key
         again.train()
         assert again.step == 4
+
+
+def test_bf16_only_where_the_cpu_has_it(tmp_path):
+    """An AVX2-only CPU emulates bf16 at 6-9x the cost of fp32 (training log, Part 7)."""
+    from aecodec.train.loop import cpu_has_native_bf16
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    (tmp_path / "avx2").write_text(avx2)
+    (tmp_path / "amx").write_text(amx)
+    assert not cpu_has_native_bf16(str(tmp_path / "avx2"))
+    assert cpu_has_native_bf16(str(tmp_path / "amx"))
+    assert not cpu_has_native_bf16(str(tmp_path / "missing"))
