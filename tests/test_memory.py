@@ -63,3 +63,24 @@ def test_networks_see_one_tile_at_a_time(photo_large):
     assert len(seen["encoder"]) == len(seen["latent"]) == -(-h // tile) * -(-w // tile)
     assert max(s[2] * s[3] for s in seen["encoder"]) <= side * side
     assert max(s[3] * s[4] for s in seen["latent"]) <= (tile + 2 * model.halo) ** 2
+
+
+def test_post_filter_bands_change_no_pixel(codec, photo_large):
+    """The exact decoder runs its full-resolution filter in bands of rows (less memory);
+    exact sums make that the very same pixels as one piece, at any band size."""
+    import torch
+    from aecodec.model import exact
+
+    indices = codec.indices([photo_large], 6)[0]
+    idx = torch.from_numpy(indices[:, None])
+    h, w = photo_large.shape[:2]
+    assert h > exact.FILTER_BAND_ROWS + 2 * codec.synthesis.postfilter.row_halo      # banding is on
+    banded = codec.model.decompress(idx, h, w, None, codec.synthesis)
+    whole_decoder = exact.exact_copy(codec.model.decoder, torch.device("cpu"))
+    del whole_decoder.postfilter.forward                      # the class's own forward: one piece
+    one_piece = codec.model.decompress(idx, h, w, None, whole_decoder)
+    thin_decoder = exact.exact_copy(codec.model.decoder, torch.device("cpu"))
+    del thin_decoder.postfilter.forward
+    exact.banded_rows(thin_decoder.postfilter, thin_decoder.postfilter.row_halo, rows=16)
+    assert np.array_equal(banded, one_piece)
+    assert np.array_equal(codec.model.decompress(idx, h, w, None, thin_decoder), one_piece)

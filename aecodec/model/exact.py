@@ -97,6 +97,33 @@ def banded_conv2d(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+FILTER_BAND_ROWS = 256    # full-resolution rows per band of a row-local filter
+
+
+def banded_rows(module: nn.Module, halo: int, rows: int = FILTER_BAND_ROWS) -> None:
+    """Run ``module`` (same size in and out, local within ``halo`` rows, a multiple of 4)
+    in bands of ``rows`` rows plus the halo: its activations at full resolution are the
+    exact decoder's largest, and a band holds a fraction of them. Exact sums make every
+    kept row identical to the one-piece result."""
+    whole = module.forward
+
+    def forward(x, *args):
+        h = x.shape[2]
+        if h <= rows + 2 * halo:
+            return whole(x, *args)
+        out = None
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+            y = whole(x[:, :, a0:a1], *args)
+            if out is None:
+                out = y.new_empty(x.shape[0], y.shape[1], h, x.shape[3])
+            out[:, :, r0:r1] = y[:, :, r0 - a0:r1 - a0]
+        return out
+
+    module.forward = forward
+
+
 @torch.no_grad()
 def exact_copy(decoder: nn.Module, device: torch.device) -> nn.Module:
     """A float64 copy of ``decoder`` whose convolutions are exact (see module doc)."""
@@ -114,6 +141,8 @@ def exact_copy(decoder: nn.Module, device: torch.device) -> nn.Module:
                 module.register_forward_pre_hook(_round_input)
         elif hasattr(module, "make_exact"):       # layers with a functional convolution inside
             module.make_exact(weights_on_grid, inputs_on_grid)
+        if hasattr(module, "row_halo"):           # row-local filters at full resolution
+            banded_rows(module, module.row_halo)
     return exact.eval()
 
 

@@ -58,6 +58,12 @@ class PixelFilter(nn.Module):
     def forward(self, x: torch.Tensor, level: int | None = None) -> torch.Tensor:
         return F.pixel_shuffle(self.blocks(F.pixel_unshuffle(x, 4), level), 4)
 
+    @property
+    def row_halo(self) -> int:
+        """Full-resolution rows an output row depends on above and below (two 3x3 convs
+        per block at 1/4 resolution): what lets it run in bands of rows (model/exact.py)."""
+        return 4 * 2 * len(self.blocks)
+
 
 class Encoder(nn.Module):
     """RGB in [0, 1] -> latent grid with ``latent_channels`` at 1/16 resolution."""
