@@ -33,10 +33,8 @@ EXACT_BITS = 52        # float64 integers are exact below 2**53
 def _on_grid(x: torch.Tensor, bits: int, limit: float | None = None) -> torch.Tensor:
     scale = float(2 ** bits)
     # one new tensor, the rest in place (tile activations are the decoder's memory peak)
-    y = x.clamp(-limit, limit) if limit is not None else x * scale
-    if limit is not None:
-        y.mul_(scale)
-    return y.round_().div_(scale)                # power-of-two scaling: exact
+    y = x.clamp(-limit, limit) if limit is not None else x.clone()
+    return y.mul_(scale).round_().div_(scale)    # power-of-two scaling: exact
 
 
 def _fan_in(conv: nn.Module) -> int:

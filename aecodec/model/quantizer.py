@@ -46,11 +46,15 @@ class ResidualProductVQ(nn.Module):
         self.register_buffer("ema_sum", torch.zeros(stages, groups, codes, dim))
 
     # -- layout helpers -------------------------------------------------------------
-    def _to_vectors(self, y: torch.Tensor) -> torch.Tensor:
+    def _to_grid(self, y: torch.Tensor) -> torch.Tensor:
+        """latent [B, G*d, H, W] -> a view [B, H, W, G, d] (no copy)."""
         b, c, h, w = y.shape
         if c != self.groups * self.dim:
             raise ValueError(f"latent has {c} channels, quantizer expects {self.groups * self.dim}")
-        return y.view(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2).reshape(-1, self.groups, self.dim)
+        return y.view(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2)
+
+    def _to_vectors(self, y: torch.Tensor) -> torch.Tensor:
+        return self._to_grid(y).reshape(-1, self.groups, self.dim)
 
     def _to_latent(self, v: torch.Tensor, shape) -> torch.Tensor:
         b, c, h, w = shape
@@ -194,10 +198,8 @@ class ResidualProductVQ(nn.Module):
         for large images and the result is the same as in one piece.
         """
         beam = self.search_beam if beam is None else beam
-        b, c, h, w = y.shape
-        if c != self.groups * self.dim:
-            raise ValueError(f"latent has {c} channels, quantizer expects {self.groups * self.dim}")
-        grid = y.view(b, self.groups, self.dim, h, w).permute(0, 3, 4, 1, 2)  # [B, H, W, G, d], a view
+        b, _, h, w = y.shape
+        grid = self._to_grid(y)                                              # [B, H, W, G, d]
         chunk = max(1, (1 << 21) // (self.groups * self.codes * beam))     # 8 MB of scores: cache-sized
         # chunks of whole rows (or of one row, when a row is longer than a chunk), in raster
         # order: the vectors are copied out of the latent one chunk at a time

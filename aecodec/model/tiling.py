@@ -73,6 +73,7 @@ def decode_tiled(decoder: Callable, latent: Callable, n: int, cells: tuple[int, 
         if r0 >= r1 or c0 >= c1:
             continue
         x = decoder(latent(a0, a1, b0, b1))
-        x = x[:, :, (i0 - a0) * stride:(i0 - a0) * stride + r1 - r0, (j0 - b0) * stride:(j0 - b0) * stride + c1 - c0]
+        top, left = (i0 - a0) * stride, (j0 - b0) * stride            # the tile's centre in its halo
+        x = x[:, :, top:top + r1 - r0, left:left + c1 - c0]
         out[:, r0:r1, c0:c1] = x.clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return out
