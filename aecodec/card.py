@@ -34,6 +34,25 @@ def ladder_of(config: dict) -> tuple[tuple[int, float], ...]:
     return tuple((int(s), float(t)) for s, t in ladder)
 
 
+def model_library(*roots: Path) -> dict[bytes, Path]:
+    """Model id -> weights folder, for every folder among ``roots`` and their direct
+    subfolders that holds a readable card. A file names the model that wrote it, so
+    the newest default can decode the files of the models it replaced (kept as
+    subfolders of ``weights/``)."""
+    found: dict[bytes, Path] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+            try:
+                model_id = bytes.fromhex(json.loads((folder / CARD_NAME).read_text())["sha256"][:16])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue            # no card or an unreadable one: not a model (load_weights says why)
+            found.setdefault(model_id, folder)
+    return found
+
+
 @lru_cache(maxsize=8)
 def _default_card() -> dict:
     return json.loads((default_weights_dir() / CARD_NAME).read_text())

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol
-from .card import DEFAULT_QUALITY
+from .card import DEFAULT_QUALITY, default_weights_dir, model_library
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .errors import DeviceError
 from .format import AecFile, FormatError
@@ -81,6 +81,7 @@ class Codec:
         self._min_bits = min_bits_per_position(self.freqs)
         self.max_pixels = max_pixels
         self.tile = tile
+        self._other_models: dict[bytes, Codec] = {}     # loaded when a file names them
 
     # -- public properties -----------------------------------------------------------
     @property
@@ -265,10 +266,29 @@ class Codec:
 
     # -- decode ----------------------------------------------------------------------
     def parse(self, data: bytes) -> AecFile:
+        """The file's container, checked against the model that wrote it."""
+        return self._decoder_of(data)._parse_own(data)
+
+    def decoder_for(self, model_id: bytes) -> "Codec":
+        """This codec, or the installed model ``model_id`` with this codec's settings:
+        the one that decodes that model's files."""
+        if model_id == self.weights.model_id:
+            return self
+        if model_id not in self._other_models:
+            folder = model_library(self.weights.folder, default_weights_dir()).get(model_id)
+            if folder is None:
+                raise FormatError(f"file was written by model {model_id.hex()}, which is not installed "
+                                  f"(the loaded weights are model {self.model_id}); decode it with "
+                                  f"the weights that wrote it")
+            self._other_models[model_id] = Codec(folder, self.device, self.max_pixels, self.tile, self.exact)
+        return self._other_models[model_id]
+
+    def _decoder_of(self, data: bytes) -> "Codec":
+        return self.decoder_for(aec_format.parse_header(data[:aec_format.HEADER_SIZE],
+                                                        pixel_limit(self.max_pixels)).model_id)
+
+    def _parse_own(self, data: bytes) -> AecFile:
         f = aec_format.parse(data, pixel_limit(self.max_pixels))
-        if f.model_id != self.weights.model_id:
-            raise FormatError(f"file was written by model {f.model_id.hex()}, but the loaded weights "
-                              f"are model {self.model_id}; decode it with the weights that wrote it")
         if f.stage_count > self.weights.config.stages:
             raise FormatError(f"file holds {f.stage_count} stages, the model has {self.weights.config.stages}")
         positions = np.prod(self.model.cells(f.height, f.width))
@@ -294,6 +314,15 @@ class Codec:
         return [to_pil(px.rgb, px.mode, px.alpha) for px in self.decode_pixels_many(files, batch)]
 
     def decode_pixels_many(self, files: list[bytes], batch: int = 8) -> list[Pixels]:
+        decoders = [self._decoder_of(data) for data in files]
+        out: list[Pixels | None] = [None] * len(files)
+        for decoder in dict.fromkeys(decoders):           # each model once, in order of first use
+            picks = [i for i, d in enumerate(decoders) if d is decoder]
+            for i, px in zip(picks, decoder._decode_own([files[i] for i in picks], batch)):
+                out[i] = px
+        return out
+
+    def _decode_own(self, files: list[bytes], batch: int) -> list[Pixels]:
         coded = [self._entropy_decode(data) for data in files]
         rgbs = self._batched(coded, lambda c: self._base_key(c[1], c[0]),
                              lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
@@ -317,7 +346,7 @@ class Codec:
 
     def _entropy_decode(self, data: bytes) -> tuple[AecFile, np.ndarray, np.ndarray | None]:
         """Everything but the networks: (header, indices [S, G, h, w], alpha plane)."""
-        f = self.parse(data)
+        f = self._parse_own(data)
         indices = self.entropy_decode(f.stages, f.height, f.width)
         alpha = alpha_plane.decode(f.alpha, f.width, f.height) if f.has_alpha else None
         return f, indices, alpha

@@ -32,6 +32,7 @@ class LoadedWeights:
     freqs: np.ndarray
     card: dict
     model_id: bytes
+    folder: Path
 
     def build_model(self) -> VQVAE:
         model = VQVAE(self.config)
@@ -76,7 +77,7 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
     except TableError as exc:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]))
+    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder)
 
 
 def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,
