@@ -144,6 +144,9 @@ def test_v2_transforms_train_and_resume_from_the_committed_snapshot(tmp_path):
             assert torch.equal(value, again.model.state_dict()[key]), key
         again.train()
         assert again.step == 4
+        record = again.validate()
+        assert {"unquantized", "q1", "q2"} <= set(record)
+        assert record["unquantized"]["psnr"] > 0
 
 
 def test_bf16_only_where_the_cpu_has_it(tmp_path):

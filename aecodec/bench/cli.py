@@ -19,8 +19,10 @@ SHARED = Path("../shared")
               default=str(SHARED / "anchors" / "compressai-kodak"), show_default=True,
               help="Published CompressAI curves to overlay (skipped when absent).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
+@click.option("--weights", type=click.Path(file_okay=False, exists=True), default=None,
+              help="aecodec weights folder to measure (a candidate model); default: the shipped one.")
 @click.option("-f", "--force", is_flag=True, help="Replace results already in --out.")
-def main(images, codecs, out, anchors, limit, force):
+def main(images, codecs, out, anchors, limit, force, weights):
     """Measure every codec on a folder of images and write JSON, CSV, plots and a BD table.
 
     Needs the bench extras: pip install "aecodec[bench]"."""
@@ -44,7 +46,7 @@ def main(images, codecs, out, anchors, limit, force):
         raise click.ClickException(f"image folder not found: {images}")
     files = files[:limit]
     try:
-        chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()])
+        chosen = default_codecs([c.strip() for c in codecs.split(",") if c.strip()], weights)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     try:

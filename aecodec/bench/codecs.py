@@ -89,9 +89,11 @@ class JxlBench(BenchCodec):
         return np.asarray(imagecodecs.jpegxl_decode(data))[:, :, :3]
 
 
-def default_codecs(names=None) -> list[BenchCodec]:
+def default_codecs(names=None, weights=None) -> list[BenchCodec]:
+    """``weights``: a weights folder for aecodec (a candidate model), else the shipped one."""
+    from ..codec import Codec
     coarse = tuple(range(5, 96, 10))        # the anchor (JPEG) gets every 5, others every 10
-    makers = {"aecodec": AecBench, "jpeg": lambda: PillowBench("JPEG"),
+    makers = {"aecodec": lambda: AecBench(Codec(weights, device="cpu")), "jpeg": lambda: PillowBench("JPEG"),
               "webp": lambda: PillowBench("WEBP", coarse), "avif": lambda: PillowBench("AVIF", coarse),
               "jpegxl": JxlBench}
     names = list(makers) if names is None else list(names)

@@ -209,6 +209,10 @@ class Trainer:
         x = self.val
         n_pix = x.shape[2] * x.shape[3]
         rec = {"step": self.step, "kind": "val"}
+        # The transform's own ceiling: when the quantized levels stall, this says whether
+        # the transform or the quantizer holds them back (training log, Part 8).
+        x_unq = torch.cat([self.model(x[i:i + 8], None)["x_hat"] for i in range(0, len(x), 8)])
+        rec["unquantized"] = {"psnr": round(psnr(x_unq, x), 3)}
         for q in sorted({1, (self.config.model.stages + 1) // 2, self.config.model.stages}):
             outs = [self.model(x[i:i + 8], q) for i in range(0, len(x), 8)]
             x_hat = torch.cat([o["x_hat"] for o in outs])
