@@ -46,16 +46,20 @@ def model_library(*roots: Path) -> dict[bytes, Path]:
             continue
         for folder in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
             try:
-                model_id = bytes.fromhex(json.loads((folder / CARD_NAME).read_text())["sha256"][:16])
+                model_id = bytes.fromhex(read_card(folder)["sha256"][:16])
             except (OSError, ValueError, KeyError, TypeError):
                 continue            # no card or an unreadable one: not a model (load_weights says why)
             found.setdefault(model_id, folder)
     return found
 
 
+def read_card(folder: Path) -> dict:
+    return json.loads((Path(folder) / CARD_NAME).read_text())
+
+
 @lru_cache(maxsize=8)
 def _default_card() -> dict:
-    return json.loads((default_weights_dir() / CARD_NAME).read_text())
+    return read_card(default_weights_dir())
 
 
 def default_card() -> dict:

@@ -605,7 +605,9 @@ def info(files, as_json):
             if k:
                 click.echo("")
             quality = d["quality"] if d["quality"] else ("between two qualities (fitted to a budget)"
-                                                         if d["default_model"] else "unknown (not the default model)")
+                                                         if d["model_installed"] else "unknown (model not installed)")
+            model = ("default model" if d["default_model"] else
+                     "installed, not the default" if d["model_installed"] else "not installed: cannot decode")
             detail = f"{d['detail_bytes']} bytes, step {d['detail_step']:g}" if d["detail_bytes"] else "none"
             click.echo(f"file:           {d['file']}")
             click.echo(f"size:           {d['width']}x{d['height']}")
@@ -616,8 +618,7 @@ def info(files, as_json):
             click.echo(f"bytes:          {d['bytes']}")
             click.echo(f"bpp:            {d['bpp']:.4f}")
             click.echo(f"stage bytes:    {' '.join(map(str, d['stage_bytes']))}")
-            click.echo(f"model:          {d['model_id']} "
-                       f"({'default model' if d['default_model'] else 'not the default model'})")
+            click.echo(f"model:          {d['model_id']} ({model})")
             click.echo(f"format version: {d['format_version']}")
     if failed:
         raise Failure(f"{failed} of {len(files)} files could not be read")

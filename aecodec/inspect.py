@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .card import default_card, quality_of
+from .card import default_card, default_weights_dir, model_library, quality_of, read_card
 from .format import parse
 
 
@@ -21,8 +21,9 @@ def describe(data) -> dict:
         data = Path(data).read_bytes()
     f = parse(data)
     step = detail_step(f.detail)
-    card = default_card()
-    default = card.get("model_id") == f.model_id.hex()
+    default = default_card().get("model_id") == f.model_id.hex()
+    folder = model_library(default_weights_dir()).get(f.model_id)
+    card = read_card(folder) if folder is not None else None
     return {
         "file": name,
         "width": f.width, "height": f.height, "mode": f.mode,
@@ -32,7 +33,8 @@ def describe(data) -> dict:
         "alpha_bytes": len(f.alpha),
         "bytes": len(data), "bpp": len(data) * 8 / (f.width * f.height),
         "model_id": f.model_id.hex(), "default_model": default,
-        # the ladder entry that writes these stages at this step, for the default model
-        "quality": quality_of(card["config"], f.stage_count, step) if default else None,
+        "model_installed": card is not None,         # so this aecodec can decode it
+        # the ladder entry of the model that wrote it for these stages at this step
+        "quality": quality_of(card["config"], f.stage_count, step) if card is not None else None,
         "format_version": f.version,
     }

@@ -84,3 +84,17 @@ def test_a_model_that_is_not_installed_is_named(tmp_path, photo_crop, codec):
     data = stranger.encode(photo_crop, quality=1)
     with pytest.raises(FormatError, match=f"written by model {stranger.model_id}, which is not installed"):
         codec.decode(data)
+
+
+def test_info_says_whether_the_files_model_is_installed(library, photo_crop, monkeypatch):
+    from pathlib import Path
+    import aecodec
+    import aecodec.inspect
+    old = (Path(__file__).parent / "data" / "model-cb289bc174396552.aec").read_bytes()
+    d = aecodec.info(old)
+    assert (d["model_installed"], d["default_model"], d["quality"]) == (False, False, None)
+    root, _ = library
+    data = Codec(root / "older", device="cpu").encode(photo_crop, quality=2)
+    monkeypatch.setattr(aecodec.inspect, "default_weights_dir", lambda: root)
+    d = aecodec.info(data)
+    assert (d["model_installed"], d["default_model"], d["quality"]) == (True, False, 2)
