@@ -267,7 +267,8 @@ class Codec:
     # -- decode ----------------------------------------------------------------------
     def parse(self, data: bytes) -> AecFile:
         """The file's container, checked against the model that wrote it."""
-        return self._decoder_of(data)._parse_own(data)
+        decoder = self._decoder_of(data)
+        return self._parse_own(data) if decoder is self else decoder.parse(data)
 
     def decoder_for(self, model_id: bytes) -> "Codec":
         """This codec, or the installed model ``model_id`` with this codec's settings:
@@ -318,7 +319,9 @@ class Codec:
         out: list[Pixels | None] = [None] * len(files)
         for decoder in dict.fromkeys(decoders):           # each model once, in order of first use
             picks = [i for i, d in enumerate(decoders) if d is decoder]
-            for i, px in zip(picks, decoder._decode_own([files[i] for i in picks], batch)):
+            mine = [files[i] for i in picks]
+            decoded = self._decode_own(mine, batch) if decoder is self else decoder.decode_pixels_many(mine, batch)
+            for i, px in zip(picks, decoded):
                 out[i] = px
         return out
 
