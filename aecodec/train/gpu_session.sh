@@ -8,6 +8,9 @@
 #   wait           report progress for ~9 minutes
 #   collect        wait for the run to finish
 #   train CONFIG   one short run in the foreground (from the weights in weights/)
+#   continue CONFIG RUN_DIR
+#                  resume a committed run (its resume.pt, e.g. runs/v2_lite128) in the
+#                  background, e.g. with aecodec/train/configs/v2_lite128_gpu.json
 # Needs: .whl/ (constriction) and .data/ (python -m aecodec.train.pack) carried along.
 set -u
 phase=$1
@@ -44,6 +47,10 @@ start)
 train)
   python3 -m aecodec.train "$2" $run --init-from weights > /tmp/aec-train.log 2>&1
   limit=0 ;;
+continue)
+  mkdir -p $run && cp "$3/resume.pt" "$3/log.jsonl" $run/
+  setsid nohup python3 -m aecodec.train "$2" $run > /tmp/aec-train.log 2>&1 < /dev/null &
+  limit=540 ;;
 wait) limit=560 ;;
 collect) limit=580 ;;
 esac
