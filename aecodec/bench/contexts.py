@@ -22,7 +22,7 @@ BACKOFF = 16.0          # pseudo-counts of the 18-context table behind each rich
 
 
 def _activity(indices, s):
-    """How many of the 48 groups were non-zero at each position in the previous stage,
+    """How many groups were non-zero at each position in the previous stage,
     bucketed: the local detail level, which is what a hyperprior would transmit."""
     if s == 0:
         return np.zeros(indices.shape[2:], dtype=np.int64), 1
