@@ -76,12 +76,13 @@ def truncate(data: bytes, max_bytes: int) -> bytes:
     return fit(parse(data), max_bytes).to_bytes()
 
 
-def info(data) -> dict:
+def info(data, weights=None) -> dict:
     """What an .aec file (bytes or a path) holds, from its header alone: size, mode,
-    stages, detail layer, bytes, bpp, model id, format version and, when the default
-    model wrote it, the quality (None when a budget fitted it between two)."""
+    stages, detail layer, bytes, bpp, model id, format version and, when an installed
+    model wrote it (the shipped ones, or those of the ``weights`` folder), the quality
+    (None when a budget fitted it between two)."""
     from .inspect import describe
-    return describe(data)
+    return describe(data, weights)
 
 
 def register_pillow(**options) -> None:

@@ -493,7 +493,7 @@ def _compress_files(codec, group, *, quality, budget, bpp, force):
     def finish(data, inp, out, size_in):
         from .inspect import describe
         _write(out, data, force)
-        d = describe(data)
+        d = describe(data, codec.weights.folder)
         q = f"q{d['quality']}" if d["quality"] else f"{d['stages']} stages (budget)"
         name = "stdin" if inp == "-" else Path(inp).name
         return size_in, len(data), d["width"] * d["height"], \
@@ -585,13 +585,15 @@ def _decompress_files(codec, group, *, fmt: str, force: bool):
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (a list for several).")
-def info(files, as_json):
+@click.option("--weights", default=None,
+              help="A weights folder whose models count as installed (besides the shipped ones).")
+def info(files, as_json, weights):
     """Show what .aec FILES hold, from their headers (no decoding)."""
     from .inspect import describe
     described, failed = [], 0
     for file in files:
         try:
-            d = describe(_read(file))
+            d = describe(_read(file), weights)
         except EXPECTED_ERRORS as exc:
             click.echo(f"aecodec: error: {file}: {_one_line(exc)}", err=True)
             failed += 1

@@ -13,8 +13,11 @@ def detail_step(detail: bytes) -> float:
     return struct.unpack_from(">H", detail)[0] / 16 if len(detail) >= 2 else 0.0
 
 
-def describe(data) -> dict:
-    """Header facts of an .aec file given as bytes or a path (raises FormatError)."""
+def describe(data, weights=None) -> dict:
+    """Header facts of an .aec file given as bytes or a path (raises FormatError).
+
+    ``weights`` is the folder a codec would load: its model and the models installed
+    beside it (and the shipped ones) count as installed, as they do when decoding."""
     name = None
     if isinstance(data, (str, Path)):
         name = str(data)
@@ -22,7 +25,8 @@ def describe(data) -> dict:
     f = parse(data)
     step = detail_step(f.detail)
     default = default_card().get("model_id") == f.model_id.hex()
-    folder = model_library(default_weights_dir()).get(f.model_id)
+    roots = (Path(weights), default_weights_dir()) if weights else (default_weights_dir(),)
+    folder = model_library(*roots).get(f.model_id)
     card = read_card(folder) if folder is not None else None
     return {
         "file": name,

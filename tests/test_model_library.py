@@ -98,3 +98,24 @@ def test_info_says_whether_the_files_model_is_installed(library, photo_crop, mon
     monkeypatch.setattr(aecodec.inspect, "default_weights_dir", lambda: root)
     d = aecodec.info(data)
     assert (d["model_installed"], d["default_model"], d["quality"]) == (True, False, 2)
+
+
+def test_info_and_compress_know_the_quality_of_the_weights_in_use(library, photo_crop, tmp_path):
+    """``--weights`` makes that folder's models installed for ``info`` as for decoding,
+    so the quality of a file it wrote is named rather than taken for a budget fit."""
+    import json
+    from click.testing import CliRunner
+    from PIL import Image
+    from aecodec.cli import main
+    root, _ = library
+    older = str(root / "older")
+    png, out = tmp_path / "a.png", tmp_path / "a.aec"
+    Image.fromarray(photo_crop).save(png)
+    r = CliRunner().invoke(main, ["compress", str(png), "-q", "2", "--weights", older, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "q2" in r.output and "budget" not in r.output
+    plain = json.loads(CliRunner().invoke(main, ["info", str(out), "--json"]).output)
+    assert (plain["model_installed"], plain["quality"]) == (False, None)
+    r = CliRunner().invoke(main, ["info", str(out), "--json", "--weights", older])
+    d = json.loads(r.output)
+    assert (d["model_installed"], d["default_model"], d["quality"]) == (True, False, 2)
