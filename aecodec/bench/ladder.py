@@ -47,10 +47,11 @@ def main(argv=None):
     p.add_argument("--steps", default="0,64,48,40,32,28,24,20,16,12", help="0 = no detail layer")
     p.add_argument("--ladder", action="append", default=[], help="stages:step,... (repeatable)")
     p.add_argument("--every", type=int, default=2, help="every n-th validation photo")
+    p.add_argument("--weights", default=None, help="a weights folder (default: the shipped model)")
     a = p.parse_args(argv)
     files = validation_files()[::a.every]
     images = load_images(files)
-    codec = Codec(device="cpu")
+    codec = Codec(a.weights, device="cpu")
     candidates = [codec.ladder] + [parse_ladder(text) for text in a.ladder]
     plain = tuple((s, 0.0) for s in range(1, codec.weights.config.stages + 1))
     pairs = sorted({(int(s), float(t)) for s in a.stages.split(",") for t in a.steps.split(",")}
