@@ -22,12 +22,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--settings", default="1:1.0,3:0.8", help="beam:scale pairs, the first is the reference")
     p.add_argument("--every", type=int, default=3, help="every n-th validation photo")
+    p.add_argument("--weights", default=None, help="a weights folder (default: the shipped model)")
     a = p.parse_args(argv)
     files = validation_files()[::a.every]
     images = load_images(files)
     jpeg = PillowBench("JPEG")
     anchor = summarize(jpeg, measure(jpeg, images, progress=False))
-    codec = Codec(device="cpu")
+    codec = Codec(a.weights, device="cpu")
     bench = AecBench(codec)
     bench.qualities = QUALITIES
     print(f"{len(images)} validation photos; BD-rate, PSNR / MS-SSIM")
