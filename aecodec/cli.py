@@ -585,7 +585,7 @@ def _decompress_files(codec, group, *, fmt: str, force: bool):
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (a list for several).")
-@click.option("--weights", default=None,
+@click.option("--weights", type=click.Path(exists=True, file_okay=False), default=None,
               help="A weights folder whose models count as installed (besides the shipped ones).")
 def info(files, as_json, weights):
     """Show what .aec FILES hold, from their headers (no decoding)."""

@@ -119,3 +119,5 @@ def test_info_and_compress_know_the_quality_of_the_weights_in_use(library, photo
     r = CliRunner().invoke(main, ["info", str(out), "--json", "--weights", older])
     d = json.loads(r.output)
     assert (d["model_installed"], d["default_model"], d["quality"]) == (True, False, 2)
+    r = CliRunner().invoke(main, ["info", str(out), "--weights", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "does not exist" in r.output
