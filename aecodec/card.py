@@ -53,6 +53,14 @@ def model_library(*roots: Path) -> dict[bytes, Path]:
     return found
 
 
+def installed_models(weights=None) -> dict[bytes, Path]:
+    """The models a codec loaded from ``weights`` (default: the shipped folder) can
+    decode: those of that folder and its subfolders, then the shipped ones. The one
+    rule shared by decoding and ``aecodec info``."""
+    roots = (Path(weights), default_weights_dir()) if weights else (default_weights_dir(),)
+    return model_library(*roots)
+
+
 def read_card(folder: Path) -> dict:
     return json.loads((Path(folder) / CARD_NAME).read_text())
 

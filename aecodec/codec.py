@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol
-from .card import DEFAULT_QUALITY, default_weights_dir, model_library
+from .card import DEFAULT_QUALITY, installed_models
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .errors import DeviceError
 from .format import AecFile, FormatError
@@ -276,7 +276,7 @@ class Codec:
         if model_id == self.weights.model_id:
             return self
         if model_id not in self._other_models:
-            folder = model_library(self.weights.folder, default_weights_dir()).get(model_id)
+            folder = installed_models(self.weights.folder).get(model_id)
             if folder is None:
                 raise FormatError(f"file was written by model {model_id.hex()}, which is not installed "
                                   f"(the loaded weights are model {self.model_id}); decode it with "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .card import default_card, default_weights_dir, model_library, quality_of, read_card
+from .card import default_card, installed_models, quality_of, read_card
 from .format import parse
 
 
@@ -25,8 +25,7 @@ def describe(data, weights=None) -> dict:
     f = parse(data)
     step = detail_step(f.detail)
     default = default_card().get("model_id") == f.model_id.hex()
-    roots = (Path(weights), default_weights_dir()) if weights else (default_weights_dir(),)
-    folder = model_library(*roots).get(f.model_id)
+    folder = installed_models(weights).get(f.model_id)
     card = read_card(folder) if folder is not None else None
     return {
         "file": name,

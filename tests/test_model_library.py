@@ -89,13 +89,13 @@ def test_a_model_that_is_not_installed_is_named(tmp_path, photo_crop, codec):
 def test_info_says_whether_the_files_model_is_installed(library, photo_crop, monkeypatch):
     from pathlib import Path
     import aecodec
-    import aecodec.inspect
+    import aecodec.card
     old = (Path(__file__).parent / "data" / "model-cb289bc174396552.aec").read_bytes()
     d = aecodec.info(old)
     assert (d["model_installed"], d["default_model"], d["quality"]) == (False, False, None)
     root, _ = library
     data = Codec(root / "older", device="cpu").encode(photo_crop, quality=2)
-    monkeypatch.setattr(aecodec.inspect, "default_weights_dir", lambda: root)
+    monkeypatch.setattr(aecodec.card, "default_weights_dir", lambda: root)
     d = aecodec.info(data)
     assert (d["model_installed"], d["default_model"], d["quality"]) == (True, False, 2)
 
