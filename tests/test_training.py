@@ -159,3 +159,47 @@ def test_bf16_only_where_the_cpu_has_it(tmp_path):
     assert not cpu_has_native_bf16(str(tmp_path / "avx2"))
     assert cpu_has_native_bf16(str(tmp_path / "amx"))
     assert not cpu_has_native_bf16(str(tmp_path / "missing"))
+
+
+def test_phase_bias_follows_the_latent_grid_and_the_level():
+    from aecodec.model.transforms import PhaseBias
+    phase = PhaseBias(levels=2, period=4)
+    with torch.no_grad():
+        phase.phase_bias[1, :, 0, 3] = 1.0
+    x = torch.zeros(1, 3, 8, 12)
+    assert torch.equal(phase(x, 0), x)
+    out = phase(x, 1)
+    expected = torch.zeros(8, 12)
+    expected[0::4, 3::4] = 1.0
+    for c in range(3):
+        assert torch.equal(out[0, c], expected)
+
+
+def test_a_checkpoint_from_before_the_phase_bias_resumes_unchanged(tmp_path):
+    """Runs started before the phase bias existed continue: the bias starts at zero, so
+    the model computes what it did, and Adam restarts with a warm-up."""
+    from PIL import Image
+    from aecodec.train.config import TrainConfig
+    from aecodec.train.loop import Trainer
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    config = TrainConfig.from_dict({"model": {"transform": "lite", "hidden": 16, "stages": 2},
+                                    "data_dirs": [str(data)], "val_every_nth": 4, "steps": 10,
+                                    "batch_size": 2, "crop": 32, "pretrain_steps": 2, "warmup_steps": 5,
+                                    "checkpoint_every": 100, "validate_every": 100})
+    run = tmp_path / "run"
+    trainer = Trainer(config, run)
+    trainer.train(max_steps=3)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    del state["model"]["decoder.phase.phase_bias"]
+    torch.save(state, run / "checkpoint.pt")
+    again = Trainer(config, run)
+    assert again.step == 3 and again.warmup_end == 3 + 5
+    assert not again.model.decoder.phase.phase_bias.any()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        trainer.model.decoder.phase.phase_bias.zero_()      # what the old model had
+        assert torch.equal(again.model.eval()(x, None)["x_hat"], trainer.model.eval()(x, None)["x_hat"])

@@ -146,6 +146,26 @@ class SimplifiedGDN(nn.Module):
         return x * norm if self.inverse else x / norm
 
 
+class PhaseBias(nn.Module):
+    """A learned offset per output pixel position within the 16x16 latent cell, per
+    quality level. Stride-2 transposed convolutions leave a fixed pattern with the
+    latent grid's period in every image (measured on step 28000 of `lite128`: 1.3 pixel
+    levels rms at every quality, correlation 0.99 between photos); gradient descent
+    does not remove it through the conv weights, which also carry the signal, but a
+    bias that can express it directly learns it in a few steps."""
+
+    def __init__(self, levels: int, period: int = 16):
+        super().__init__()
+        self.period = period
+        self.phase_bias = nn.Parameter(torch.zeros(levels, 3, period, period))
+
+    def forward(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        n, c, h, w = x.shape
+        p = self.period
+        bias = self.phase_bias[level].to(x.dtype).view(1, c, 1, p, 1, p)
+        return (x.view(n, c, h // p, p, w // p, p) + bias).view(n, c, h, w)
+
+
 def _down(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 5, stride=2, padding=2)
 
@@ -190,9 +210,10 @@ class DeepDecoder(nn.Module):
         super().__init__()
         self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
         self.synthesis = nn.Sequential(*_upsampling(latent_channels, hidden, 3), _up(hidden, 3))
+        self.phase = PhaseBias(levels)
 
     def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
-        return self.synthesis(self.blocks(y, level)) + 0.5
+        return self.phase(self.synthesis(self.blocks(y, level)) + 0.5, level)
 
 
 TRANSFORMS = {"pca16": (Encoder, Decoder), "deep": (DeepEncoder, DeepDecoder)}
@@ -290,9 +311,10 @@ class LiteDecoder(nn.Module):
         self.blocks = ConditionedBlocks(latent_channels, hidden, 2, levels)
         self.synthesis = nn.Sequential(*_upsampling(latent_channels, hidden, 2),
                                        nn.Conv2d(hidden, 48, 3, padding=1))
+        self.phase = PhaseBias(levels)
 
     def forward(self, y: torch.Tensor, level: int) -> torch.Tensor:
-        return F.pixel_shuffle(self.synthesis(self.blocks(y, level)), 4) + 0.5
+        return self.phase(F.pixel_shuffle(self.synthesis(self.blocks(y, level)), 4) + 0.5, level)
 
 
 TRANSFORMS["lite"] = (LiteEncoder, LiteDecoder)

@@ -28,6 +28,9 @@ from .data import CropSampler, CropStream, list_training_images, split, validati
 
 
 RESUME_NAME = "resume.pt"
+# parameters added to the models after runs had started: a checkpoint without them
+# resumes with their neutral defaults
+NEWER_PARAMETERS = (".gains", ".phase_bias")
 
 
 def write_resume(run_dir: Path) -> Path:
@@ -140,16 +143,16 @@ class Trainer:
 
     def _resume(self, state: dict) -> None:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
-        if unexpected or any(not k.endswith((".gains", ".distortion_weight")) for k in missing):
+        if unexpected or any(not k.endswith(NEWER_PARAMETERS + (".distortion_weight",)) for k in missing):
             raise ValueError(f"checkpoint does not fit the model: {missing} {unexpected}")
-        if any(k.endswith(".gains") for k in missing):
-            # an older checkpoint without level gains: they start at 1, Adam starts afresh
+        if any(k.endswith(NEWER_PARAMETERS) for k in missing):
+            # an older checkpoint without parameters added since (level gains start at 1,
+            # phase biases at 0, so the model computes what it did): Adam starts afresh
             print(f"new parameters start at their defaults: {missing}", flush=True)
-        else:
-            if "optimizer" in state:   # model-only checkpoints (carried from a GPU) restart Adam
-                self.opt.load_state_dict(state["optimizer"])
-            else:
-                self.warmup_end = state["step"] + self.config.warmup_steps
+        if "optimizer" in state and not any(k.endswith(NEWER_PARAMETERS) for k in missing):
+            self.opt.load_state_dict(state["optimizer"])
+        else:   # model-only checkpoints (carried from a GPU) and new parameters restart Adam
+            self.warmup_end = state["step"] + self.config.warmup_steps
         self.step = state["step"]
         self.elapsed = state.get("elapsed", 0.0)
         self.codebooks_ready = state["codebooks_ready"]
