@@ -17,6 +17,7 @@ from ..weights import save_weights
 from .config import TrainConfig
 from ..model.tiling import DEFAULT_TILE
 from .data import list_training_images, load_rgb, split
+from .loop import RESUME_NAME
 
 
 def _round_trip_half(model: VQVAE) -> VQVAE:
@@ -54,11 +55,14 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     ``data_dirs`` replaces the run's data folders for fitting the tables (a run trained
     on packed, downscaled copies should fit its tables on the original photos)."""
     run_dir = Path(run_dir)
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.exists():          # a fresh clone has only the committed snapshot
+        checkpoint = run_dir / RESUME_NAME
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     config = TrainConfig.from_dict(state["config"])
     config = replace(config, model=replace(config.model, **{k: v for k, v in search.items() if v is not None}))
     model = VQVAE(config.model)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("ema", state["model"]))    # the averaged weights, if kept
     model = _round_trip_half(model.eval())
     fit_dirs = data_dirs or config.data_dirs
     train_files, val_files = split(list_training_images(fit_dirs), config.val_every_nth)
@@ -73,6 +77,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
             "train_images": len(train_files),
             "validation_images": [f.name for f in val_files],
             "steps": state["step"],
+            "weights": f"moving average, decay {config.ema_decay} per step" if "ema" in state else "as trained",
             "config": config.to_dict(),
             "entropy_tables_fitted_on": len(fit_files),
             "entropy_tables_data": [str(d) for d in fit_dirs],
