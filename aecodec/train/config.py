@@ -34,10 +34,6 @@ class TrainConfig:
     # k-means on the latents: a deep transform starts from noise, not from PCA.
     pretrain_steps: int = 0
     seed: int = 0
-    # Validation and export use an exponential moving average of the weights with this
-    # decay per step (0: the live weights). At a high learning rate the live weights
-    # jitter by more than a dB (training log, Part 10); the average does not.
-    ema_decay: float = 0.0
 
     def lambda_for(self, n_stages: int) -> float:
         s = self.model.stages

@@ -62,7 +62,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     config = TrainConfig.from_dict(state["config"])
     config = replace(config, model=replace(config.model, **{k: v for k, v in search.items() if v is not None}))
     model = VQVAE(config.model)
-    model.load_state_dict(state.get("ema", state["model"]))    # the averaged weights, if kept
+    model.load_state_dict(state["model"])
     model = _round_trip_half(model.eval())
     fit_dirs = data_dirs or config.data_dirs
     train_files, val_files = split(list_training_images(fit_dirs), config.val_every_nth)
@@ -77,7 +77,6 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
             "train_images": len(train_files),
             "validation_images": [f.name for f in val_files],
             "steps": state["step"],
-            "weights": f"moving average, decay {config.ema_decay} per step" if "ema" in state else "as trained",
             "config": config.to_dict(),
             "entropy_tables_fitted_on": len(fit_files),
             "entropy_tables_data": [str(d) for d in fit_dirs],

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..model.vqvae import VQVAE
 from .config import TrainConfig
@@ -105,10 +104,6 @@ class Trainer:
             self.net = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.ema = None
-        if config.ema_decay > 0:     # starts as a copy of the weights at their first update
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                     use_buffers=True)
         self.step = 0
         self.codebooks_ready = False
         self.weights_ready = False
@@ -158,9 +153,6 @@ class Trainer:
             self.opt.load_state_dict(state["optimizer"])
         else:   # model-only checkpoints (carried from a GPU) and new parameters restart Adam
             self.warmup_end = state["step"] + self.config.warmup_steps
-        if self.ema is not None and "ema" in state:
-            self.ema.module.load_state_dict(state["ema"], strict=False)
-            self.ema.n_averaged.fill_(1)
         self.step = state["step"]
         self.elapsed = state.get("elapsed", 0.0)
         self.codebooks_ready = state["codebooks_ready"]
@@ -171,8 +163,7 @@ class Trainer:
     def checkpoint(self) -> None:
         if self.rank != 0:
             return
-        ema = {} if self.ema is None or not self.ema.n_averaged else {"ema": self.ema.module.state_dict()}
-        atomic_save({"model": self.model.state_dict(), **ema, "optimizer": self.opt.state_dict(),
+        atomic_save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                      "step": self.step, "elapsed": self.elapsed, "codebooks_ready": self.codebooks_ready,
                      "seed_offset": self.config.seed, "config": self.config.to_dict()},
                     self.run_dir / "checkpoint.pt")
@@ -215,27 +206,21 @@ class Trainer:
             for t in self.model.state_dict().values():
                 dist.broadcast(t, 0)
 
-    def averaged_model(self) -> VQVAE | None:
-        """The moving average of the weights, once it has started."""
-        return self.ema.module if self.ema is not None and self.ema.n_averaged else None
-
     @torch.no_grad()
     def validate(self) -> dict:
-        """On the averaged weights when there are any: they are what export ships."""
-        model = self.averaged_model() or self.model
-        model.eval()
+        self.model.eval()
         x = self.val
         n_pix = x.shape[2] * x.shape[3]
         rec = {"step": self.step, "kind": "val"}
         # The transform's own ceiling: when the quantized levels stall, this says whether
         # the transform or the quantizer holds them back (training log, Part 8).
-        x_unq = torch.cat([model(x[i:i + 8], None)["x_hat"] for i in range(0, len(x), 8)])
+        x_unq = torch.cat([self.model(x[i:i + 8], None)["x_hat"] for i in range(0, len(x), 8)])
         rec["unquantized"] = {"psnr": round(psnr(x_unq, x), 3)}
         for q in sorted({1, (self.config.model.stages + 1) // 2, self.config.model.stages}):
-            outs = [model(x[i:i + 8], q) for i in range(0, len(x), 8)]
+            outs = [self.model(x[i:i + 8], q) for i in range(0, len(x), 8)]
             x_hat = torch.cat([o["x_hat"] for o in outs])
             idx = [torch.cat([o["indices"][s] for o in outs]) for s in range(q)]
-            bits = model.quantizer.bits_table()
+            bits = self.model.quantizer.bits_table()
             hard = 0.0
             for s in range(q):                         # ideal code length under the prior
                 ctx = (idx[s - 1] != 0).long() if s else torch.zeros_like(idx[s])
@@ -243,8 +228,6 @@ class Trainer:
                 hard += float(bits[s][g, ctx, idx[s]].sum())
             rec[f"q{q}"] = {"psnr": round(psnr(x_hat, x), 3),
                             "bpp": round(hard / (len(x) * n_pix), 4)}
-        if self.ema is not None:
-            rec["weights"] = "ema" if model is not self.model else "live"
         self.model.train()
         self._log(rec)
         return rec
@@ -307,8 +290,6 @@ class Trainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
-            if self.ema is not None and self.codebooks_ready:
-                self.ema.update_parameters(self.model)
             self.step += 1
             window.append((loss.item(), mse.item(), bpp.item()))
             if self.step % 50 == 0:
