@@ -39,6 +39,39 @@ def fit_tables(model: VQVAE, files: list[Path]) -> tuple[np.ndarray, np.ndarray]
     return quantize_counts(counts), counts
 
 
+PHASE_FIT_IMAGES = 48
+
+
+@torch.no_grad()
+def fit_phase_bias(model: VQVAE, files: list[Path]) -> np.ndarray | None:
+    """Set each level's phase bias (model/transforms.py) so that the mean error per
+    position in the latent cell is zero on whole photos through the codec's own search.
+    Training on small rescaled crops learns a different bias (training log, Part 10).
+    Returns the change per level (rms, in pixel levels); None for models without one."""
+    phase = getattr(model.decoder, "phase", None)
+    if phase is None:
+        return None
+    p, levels = phase.period, model.config.stages + 1
+    total = torch.zeros(levels, 3, p, p, dtype=torch.float64)
+    cells = 0
+    for f in tqdm(files, desc="fitting the phase bias", leave=False):
+        a = np.asarray(load_rgb(f))
+        h, w = a.shape[0] // p * p, a.shape[1] // p * p             # whole cells only
+        x = torch.from_numpy(a[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+        y = model.encoder(x)
+        for level in range(levels):
+            if level == model.config.stages:
+                latent = y
+            else:
+                latent = model.quantizer.dequantize(model.quantizer.quantize(y, level + 1).long())
+            error = x - model.decoder(latent, level)
+            total[level] += error.double().view(3, h // p, p, w // p, p).sum((1, 3))
+        cells += (h // p) * (w // p)
+    change = (total / cells).float()
+    phase.phase_bias.add_(change)
+    return (change * 255).pow(2).mean((1, 2, 3)).sqrt().numpy()
+
+
 def validation_log(run_dir: Path) -> list[dict]:
     """The validation records of the run (held-out training photos, ideal code lengths)."""
     log = Path(run_dir) / "log.jsonl"
@@ -68,6 +101,8 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     train_files, val_files = split(list_training_images(fit_dirs), config.val_every_nth)
     fit_files = train_files[:max_images] if max_images else train_files
     freqs, counts = fit_tables(model, fit_files)
+    phase_change = fit_phase_bias(model, fit_files[:PHASE_FIT_IMAGES])
+    model = _round_trip_half(model)
     used = counts.sum(2) > 0
     card = {
         "name": "aecodec-default",
@@ -82,6 +117,9 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
             "entropy_tables_data": [str(d) for d in fit_dirs],
         },
         "codebook_codes_used_per_stage": used.sum((1, 2)).tolist(),
+        **({} if phase_change is None else {
+            "phase_bias_refit": {"images": len(fit_files[:PHASE_FIT_IMAGES]),
+                                 "change_rms_per_level": [round(float(v), 3) for v in phase_change]}}),
     }
     card["training"]["validation_log"] = validation_log(run_dir)
     lineage = run_dir / "lineage.json"     # how the run started (hand-written, optional)
