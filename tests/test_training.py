@@ -7,6 +7,25 @@ from aecodec.codec import Codec
 from aecodec.model.vqvae import ModelConfig, VQVAE
 
 
+def _photo_folder(tmp_path, seed: int):
+    from PIL import Image
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    return data
+
+
+def _tiny_run_config(data, transform: str, **overrides):
+    """A run of a few steps on 32² crops of a tiny model: what the loop does, fast."""
+    from aecodec.train.config import TrainConfig
+    return TrainConfig.from_dict({"model": {"transform": transform, "hidden": 16, "stages": 2},
+                                  "data_dirs": [str(data)], "val_every_nth": 4, "steps": 4,
+                                  "batch_size": 2, "crop": 32, "pretrain_steps": 2,
+                                  "checkpoint_every": 100, "validate_every": 100, **overrides})
+
+
 def _model(stages: int) -> VQVAE:
     torch.manual_seed(0)
     return VQVAE(ModelConfig(hidden=16, stages=stages))
@@ -119,20 +138,11 @@ def test_learning_rate_ramps_after_a_restart_and_follows_the_clock_when_budgeted
 def test_v2_transforms_train_and_resume_from_the_committed_snapshot(tmp_path):
     """A run of each v2 transform, then a fresh machine (no checkpoint.pt) continues
     from resume.pt at the same step."""
-    from PIL import Image
-    from aecodec.train.config import TrainConfig
     from aecodec.train.loop import Trainer, write_resume
-    data = tmp_path / "photos"
-    data.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    data = _photo_folder(tmp_path, seed=1)
     for transform in ("lite", "deep", "grown"):
         run = tmp_path / transform
-        config = TrainConfig.from_dict({"model": {"transform": transform, "hidden": 16, "stages": 2},
-                                        "data_dirs": [str(data)], "val_every_nth": 4, "steps": 4,
-                                        "batch_size": 2, "crop": 32, "pretrain_steps": 2,
-                                        "checkpoint_every": 100, "validate_every": 100})
+        config = _tiny_run_config(data, transform)
         trainer = Trainer(config, run)
         trainer.train(max_steps=3)
         assert trainer.codebooks_ready and trainer.step == 3
@@ -178,18 +188,9 @@ def test_phase_bias_follows_the_latent_grid_and_the_level():
 def test_a_checkpoint_from_before_the_phase_bias_resumes_unchanged(tmp_path):
     """Runs started before the phase bias existed continue: the bias starts at zero, so
     the model computes what it did, and Adam restarts with a warm-up."""
-    from PIL import Image
-    from aecodec.train.config import TrainConfig
     from aecodec.train.loop import Trainer
-    data = tmp_path / "photos"
-    data.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
-    config = TrainConfig.from_dict({"model": {"transform": "lite", "hidden": 16, "stages": 2},
-                                    "data_dirs": [str(data)], "val_every_nth": 4, "steps": 10,
-                                    "batch_size": 2, "crop": 32, "pretrain_steps": 2, "warmup_steps": 5,
-                                    "checkpoint_every": 100, "validate_every": 100})
+    data = _photo_folder(tmp_path, seed=2)
+    config = _tiny_run_config(data, "lite", steps=10, warmup_steps=5)
     run = tmp_path / "run"
     trainer = Trainer(config, run)
     trainer.train(max_steps=3)
@@ -208,20 +209,11 @@ def test_a_checkpoint_from_before_the_phase_bias_resumes_unchanged(tmp_path):
 def test_export_from_the_committed_snapshot_alone(tmp_path):
     """A fresh clone has resume.pt but no checkpoint.pt: export still works, and ships
     the weights the run had."""
-    from PIL import Image
-    from aecodec.train.config import TrainConfig
     from aecodec.train.export import export
     from aecodec.train.loop import Trainer, write_resume
     from aecodec.weights import load_weights
-    data = tmp_path / "photos"
-    data.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(data / f"{i}.png")
-    config = TrainConfig.from_dict({"model": {"transform": "lite", "hidden": 16, "stages": 2},
-                                    "data_dirs": [str(data)], "val_every_nth": 4, "steps": 4,
-                                    "batch_size": 2, "crop": 32, "pretrain_steps": 2,
-                                    "checkpoint_every": 100, "validate_every": 100})
+    data = _photo_folder(tmp_path, seed=3)
+    config = _tiny_run_config(data, "lite")
     run = tmp_path / "run"
     trainer = Trainer(config, run)
     trainer.train()

@@ -147,12 +147,12 @@ class SimplifiedGDN(nn.Module):
 
 
 class PhaseBias(nn.Module):
-    """A learned offset per output pixel position within the 16x16 latent cell, per
-    quality level. Stride-2 transposed convolutions leave a fixed pattern with the
-    latent grid's period in every image (measured on step 28000 of `lite128`: 1.3 pixel
-    levels rms at every quality, correlation 0.99 between photos); gradient descent
-    does not remove it through the conv weights, which also carry the signal, but a
-    bias that can express it directly learns it in a few steps."""
+    """An offset per output pixel position within the 16x16 latent cell, per quality
+    level. The v2 decoders leave a fixed pattern with the latent grid's period in every
+    photo (step 28000 of `lite128`: 1.1-2.9 pixel levels rms depending on the level,
+    correlation 0.94-1.0 between photos), which the conv weights, busy with the signal,
+    do not remove. Training learns part of it; export refits it on whole photos
+    (train/export.py, training log Part 10)."""
 
     def __init__(self, levels: int, period: int = 16):
         super().__init__()
