@@ -101,8 +101,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     train_files, val_files = split(list_training_images(fit_dirs), config.val_every_nth)
     fit_files = train_files[:max_images] if max_images else train_files
     freqs, counts = fit_tables(model, fit_files)
-    phase_change = fit_phase_bias(model, fit_files[:PHASE_FIT_IMAGES])
-    model = _round_trip_half(model)
+    phase_change = fit_phase_bias(model, fit_files[:PHASE_FIT_IMAGES])   # save_weights halves it
     used = counts.sum(2) > 0
     card = {
         "name": "aecodec-default",

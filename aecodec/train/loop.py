@@ -145,11 +145,12 @@ class Trainer:
         missing, unexpected = self.model.load_state_dict(state["model"], strict=False)
         if unexpected or any(not k.endswith(NEWER_PARAMETERS + (".distortion_weight",)) for k in missing):
             raise ValueError(f"checkpoint does not fit the model: {missing} {unexpected}")
-        if any(k.endswith(NEWER_PARAMETERS) for k in missing):
+        added = [k for k in missing if k.endswith(NEWER_PARAMETERS)]
+        if added:
             # an older checkpoint without parameters added since (level gains start at 1,
             # phase biases at 0, so the model computes what it did): Adam starts afresh
-            print(f"new parameters start at their defaults: {missing}", flush=True)
-        if "optimizer" in state and not any(k.endswith(NEWER_PARAMETERS) for k in missing):
+            print(f"new parameters start at their defaults: {added}", flush=True)
+        if "optimizer" in state and not added:
             self.opt.load_state_dict(state["optimizer"])
         else:   # model-only checkpoints (carried from a GPU) and new parameters restart Adam
             self.warmup_end = state["step"] + self.config.warmup_steps
