@@ -255,3 +255,28 @@ def test_the_phase_bias_fit_leaves_no_mean_error_per_position(tmp_path):
     assert change.shape == (3,) and (change > 0).all()
     assert all(b > 1e-3 for b in before)
     assert all(a < 1e-5 for a in after), after
+
+
+def test_lowpass_error_weighs_only_what_survives_downsampling():
+    from aecodec.train.loop import lowpass_error
+    checkerboard = torch.ones(1, 3, 32, 32)
+    checkerboard[..., ::2, 1::2] = -1
+    checkerboard[..., 1::2, ::2] = -1
+    assert float(lowpass_error(checkerboard)) == 0.0          # finest detail: invisible to it
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    assert abs(float(lowpass_error(flat)) - 4 * 0.25) < 1e-6  # a shift: counted at every scale
+    noise = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    white_share = float(lowpass_error(noise) / noise.pow(2).mean())
+    assert abs(white_share - (1 / 4 + 1 / 16 + 1 / 64 + 1 / 256)) < 0.02
+
+
+def test_lowpass_weight_changes_what_training_learns(tmp_path):
+    from aecodec.train.loop import Trainer
+    data = _photo_folder(tmp_path, seed=2)
+    models = []
+    for run, weight in enumerate((0.0, 5.0)):
+        trainer = Trainer(_tiny_run_config(data, "lite", lowpass_weight=weight), tmp_path / f"run{run}")
+        trainer.train(max_steps=3)
+        models.append(trainer.model.state_dict())
+    changed = [k for k in models[0] if not torch.equal(models[0][k], models[1][k])]
+    assert any(k.startswith("decoder.") for k in changed)

@@ -21,6 +21,10 @@ class TrainConfig:
     decay_steps: int = 2000
     lambda_low: float = 0.0018       # lambda * 255^2 * MSE + bpp, for 1 stage
     lambda_high: float = 0.04        # ... for all stages
+    # Weight of the squared error of the 2x, 4x, 8x and 16x box-downsampled images,
+    # added to the pixel MSE: plain MSE is blind to how error is spread over
+    # frequencies, MS-SSIM and the eye are not (low-frequency error costs most).
+    lowpass_weight: float = 0.0
     checkpoint_every: int = 200
     warmup_steps: int = 500          # LR ramp when starting from exported weights
     workers: int = 0                 # crop-sampling worker processes (0: in the loop)

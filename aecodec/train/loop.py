@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from ..model.vqvae import VQVAE
@@ -51,6 +52,11 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def lowpass_error(error: torch.Tensor, factors=(2, 4, 8, 16)) -> torch.Tensor:
+    """Sum of the mean squared errors of the box-downsampled error images."""
+    return sum(F.avg_pool2d(error, k).pow(2).mean() for k in factors)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -284,9 +290,10 @@ class Trainer:
                 group["lr"] = self.lr_at(self.step)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 out = self.net(x, q)
-            mse = (out["x_hat"].float() - x).pow(2).mean()
+            error = out["x_hat"].float() - x
+            mse = error.pow(2).mean()
             bpp = out["bits"].mean() / (x.shape[2] * x.shape[3])
-            loss = lam * 255 ** 2 * mse + bpp
+            loss = lam * 255 ** 2 * (mse + c.lowpass_weight * lowpass_error(error)) + bpp
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
