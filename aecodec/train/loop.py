@@ -293,7 +293,8 @@ class Trainer:
             error = out["x_hat"].float() - x
             mse = error.pow(2).mean()
             bpp = out["bits"].mean() / (x.shape[2] * x.shape[3])
-            loss = lam * 255 ** 2 * (mse + c.lowpass_weight * lowpass_error(error)) + bpp
+            distortion = mse + c.lowpass_weight * lowpass_error(error) if c.lowpass_weight else mse
+            loss = lam * 255 ** 2 * distortion + bpp
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
