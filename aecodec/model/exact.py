@@ -13,6 +13,10 @@ wherever they are computed. Everything between convolutions is a single IEEE-754
 operation per element (add, multiply, divide, compare: correctly rounded on every
 CPU and GPU), so it is deterministic too.
 
+Activations are carried as the integers grid value * 2**ACT_BITS, and each weight
+grid is scaled by 2**-ACT_BITS instead: a power-of-two scaling changes no product or
+sum, and it saves a pass over every activation (a quarter of the rounding time).
+
 The grids cost nothing measurable in quality (2**-12 on activations in [0, 1] units
 is 0.06 of a pixel level) and about 4x the time of a float32 decoder on a CPU.
 """
@@ -30,11 +34,9 @@ ACT_RANGE = 12         # ... clamped to +-2**12
 EXACT_BITS = 52        # float64 integers are exact below 2**53
 
 
-def _on_grid(x: torch.Tensor, bits: int, limit: float | None = None) -> torch.Tensor:
+def _on_grid(x: torch.Tensor, bits: int) -> torch.Tensor:
     scale = float(2 ** bits)
-    # one new tensor, the rest in place (tile activations are the decoder's memory peak)
-    y = x.clamp(-limit, limit) if limit is not None else x.clone()
-    return y.mul_(scale).round_().div_(scale)    # power-of-two scaling: exact
+    return (x * scale).round_().div_(scale)    # power-of-two scaling: exact
 
 
 def _fan_in(conv: nn.Module) -> int:
@@ -54,13 +56,17 @@ def _weight_bits(fan_in: int, max_weight: float, act_range: int) -> int:
 
 
 def inputs_on_grid(x: torch.Tensor) -> torch.Tensor:
-    return _on_grid(x, ACT_BITS, float(2 ** ACT_RANGE))
+    """``x`` on the activation grid, as integers (grid value * 2**ACT_BITS)."""
+    limit = float(2 ** (ACT_BITS + ACT_RANGE))
+    return (x * float(2 ** ACT_BITS)).round_().clamp_(-limit, limit)
 
 
 def weights_on_grid(weight: torch.Tensor, bias: torch.Tensor | None, fan_in: int):
-    """(weight, bias) on grids that keep a convolution of grid inputs exact."""
+    """(weight, bias) on grids that keep a convolution of grid inputs exact; the weight
+    also carries the inputs' 2**-ACT_BITS (see ``inputs_on_grid``)."""
     bits = _weight_bits(fan_in, float(weight.abs().max()), ACT_RANGE)
-    return _on_grid(weight, bits), None if bias is None else _on_grid(bias, bits + ACT_BITS)
+    weight = _on_grid(weight, bits) * 2.0 ** -ACT_BITS
+    return weight, None if bias is None else _on_grid(bias, bits + ACT_BITS)
 
 
 def _round_input(module: nn.Module, args):
