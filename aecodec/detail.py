@@ -170,7 +170,10 @@ def _choose_tables(levels: np.ndarray, contexts) -> tuple[np.ndarray, np.ndarray
     return np.where(coded, byte, 0), offsets
 
 
+@functools.lru_cache(maxsize=256)
 def _model(byte: int):
+    """Built once per table (a model is immutable; building it from 8193 frequencies
+    costs more than the symbols a small class codes)."""
     return constriction.stream.model.Categorical(table(byte), perfect=False)
 
 
