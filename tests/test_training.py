@@ -280,3 +280,19 @@ def test_lowpass_weight_changes_what_training_learns(tmp_path):
         models.append(trainer.model.state_dict())
     changed = [k for k in models[0] if not torch.equal(models[0][k], models[1][k])]
     assert any(k.startswith("decoder.") for k in changed)
+
+
+def test_the_training_command_logs_one_validation_per_step_and_leaves_resume_pt(tmp_path):
+    """The loop validates every ``validate_every`` steps and the command once more at
+    the end; when the two fall on the same step, the log keeps one record."""
+    import json
+    from click.testing import CliRunner
+    from aecodec.train.cli import main
+    data = _photo_folder(tmp_path, seed=3)
+    config = _tiny_run_config(data, "lite", validate_every=4).to_dict()
+    (tmp_path / "run.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(main, [str(tmp_path / "run.json"), str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "val"] == [4]
+    assert (tmp_path / "run" / "resume.pt").exists()

@@ -32,7 +32,8 @@ def main(config, run_dir, max_steps, max_minutes, threads, init_from):
     trainer = Trainer(TrainConfig.load(config), Path(run_dir), init_state)
     trainer.train(max_steps=max_steps, max_seconds=None if max_minutes is None else max_minutes * 60)
     if trainer.rank == 0:
-        trainer.validate()
+        if trainer.validated_at != trainer.step:       # the loop may just have validated
+            trainer.validate()
         from .loop import write_resume
         write_resume(Path(run_dir))
     if torch.distributed.is_initialized():

@@ -115,6 +115,7 @@ class Trainer:
         self.weights_ready = False
         self.warmup_end = 0              # the LR ramps up until this step (fresh Adam moments)
         self.elapsed = 0.0               # training seconds so far (for time-budgeted runs)
+        self.validated_at = None         # the step of the last validation logged
         self.level_weights = torch.linspace(1.0, 3.0, config.model.stages + 1)
         files = list_training_images(config.data_dirs)
         train_files, self.val_files = split(files, config.val_every_nth)
@@ -219,6 +220,7 @@ class Trainer:
         x = self.val
         n_pix = x.shape[2] * x.shape[3]
         rec = {"step": self.step, "kind": "val"}
+        self.validated_at = self.step
         # The transform's own ceiling: when the quantized levels stall, this says whether
         # the transform or the quantizer holds them back (training log, Part 8).
         x_unq = torch.cat([self.model(x[i:i + 8], None)["x_hat"] for i in range(0, len(x), 8)])
