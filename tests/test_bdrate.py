@@ -51,3 +51,15 @@ def test_bd_percent_text():
     anchor = {"results": {"bpp": [0.5, 1.0, 2.0], "psnr-rgb": [30.0, 33.0, 36.0]}}
     half = {"results": {"bpp": [0.25, 0.5, 1.0], "psnr-rgb": [30.0, 33.0, 36.0]}}
     assert bd_percent(anchor, half) == "-50.0% / n/a"
+
+
+def test_the_report_tool_answers_help_without_rewriting_anything(tmp_path, monkeypatch):
+    """``python -m aecodec.bench.report --help`` once rewrote README.md and the model card."""
+    from aecodec.bench import report
+    (tmp_path / "README.md").write_text("untouched\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--help"])
+    assert exit_info.value.code == 0
+    assert (tmp_path / "README.md").read_text() == "untouched\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]

@@ -65,7 +65,14 @@ def update_model_card(card_path: Path, results_dir: Path, validation_dir: Path |
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
-if __name__ == "__main__":
+def main(argv=None) -> None:
+    import argparse
+    argparse.ArgumentParser(description="Rewrite README.md's results section and weights/model.json's "
+                            "results from benchmarks/results (run from the repository root).").parse_args(argv)
     update_readme(Path("README.md"), Path("benchmarks/results/kodak"))
     update_model_card(Path("weights/model.json"), Path("benchmarks/results/kodak"),
                       Path("benchmarks/results/validation"))
+
+
+if __name__ == "__main__":
+    main()
