@@ -114,20 +114,20 @@ def subpixel_conv(module: nn.ConvTranspose2d) -> nn.Conv2d | None:
             or k - 2 * p + op != s:
         return None
     hi = max((k - 1 - p) // s, (s - 1 + p) // s)                       # |d| <= hi: symmetric padding
-    lo, taps = -hi, 2 * hi + 1
+    taps = 2 * hi + 1
     cin, cout = module.in_channels, module.out_channels
     w = module.weight                                                   # [cin, cout, k, k]
     sub = w.new_zeros(cout, s, s, cin, taps, taps)
     for a in range(s):
-        for dy in range(lo, hi + 1):
+        for dy in range(-hi, hi + 1):
             ky = a + p - s * dy
             if not 0 <= ky < k:
                 continue
             for b in range(s):
-                for dx in range(lo, hi + 1):
+                for dx in range(-hi, hi + 1):
                     kx = b + p - s * dx
                     if 0 <= kx < k:
-                        sub[:, a, b, :, dy - lo, dx - lo] = w[:, :, ky, kx].T
+                        sub[:, a, b, :, dy + hi, dx + hi] = w[:, :, ky, kx].T
     conv = nn.Conv2d(cin, cout * s * s, taps, padding=hi, bias=module.bias is not None)
     conv = conv.to(device=w.device, dtype=w.dtype)
     conv.weight.data = sub.reshape(cout * s * s, cin, taps, taps)
