@@ -32,9 +32,18 @@ def test_tables_are_exact():
 
 def test_golden_payload():
     orig, base = _gradient()
-    payload = detail.encode(orig, base, 4.0, CELLS)
+    payload = detail.encode(orig, base, 4.0, CELLS, deadzone=0.2)     # the format, not the policy
     assert len(payload) == 429 and payload[:2] == b"\x00\x40"          # step 4.0 = 64 / 16
     assert hashlib.sha256(payload).hexdigest()[:16] == "86b80807f668c742"
+
+
+def test_dead_zone_narrows_at_fine_steps():
+    """The encoder's policy: less rounding-down where levels are cheap (fine steps);
+    the payload records nothing of it."""
+    assert [detail.deadzone_for(s) for s in (64.0, 32.0, 24.0, 16.0, 4.0)] == pytest.approx([0.2, 0.2, 0.15, 0.1, 0.1])
+    orig, base = _gradient()
+    assert detail.encode(orig, base, 4.0, CELLS) == detail.encode(orig, base, 4.0, CELLS, deadzone=0.1)
+    assert detail.encode(orig, base, 4.0, CELLS) != detail.encode(orig, base, 4.0, CELLS, deadzone=0.2)
 
 
 def test_round_trip_error_is_bounded_by_the_step():
