@@ -220,7 +220,6 @@ class Trainer:
         x = self.val
         n_pix = x.shape[2] * x.shape[3]
         rec = {"step": self.step, "kind": "val"}
-        self.validated_at = self.step
         # The transform's own ceiling: when the quantized levels stall, this says whether
         # the transform or the quantizer holds them back (training log, Part 8).
         x_unq = torch.cat([self.model(x[i:i + 8], None)["x_hat"] for i in range(0, len(x), 8)])
@@ -239,6 +238,7 @@ class Trainer:
                             "bpp": round(hard / (len(x) * n_pix), 4)}
         self.model.train()
         self._log(rec)
+        self.validated_at = self.step          # only once the record is in the log
         return rec
 
     def _next_batch(self) -> torch.Tensor:
