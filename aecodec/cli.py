@@ -611,6 +611,8 @@ def info(files, as_json, weights):
             model = ("default model" if d["default_model"] else
                      "installed, not the default" if d["model_installed"] else "not installed: cannot decode")
             detail = f"{d['detail_bytes']} bytes, step {d['detail_step']:g}" if d["detail_bytes"] else "none"
+            if d["detail_tilt"]:
+                detail += ", tilt {luma:g} luma, {chroma:g} colour, colour x{chroma_gain:g}".format(**d["detail_tilt"])
             click.echo(f"file:           {d['file']}")
             click.echo(f"size:           {d['width']}x{d['height']}")
             click.echo(f"mode:           {d['mode']}")

@@ -190,7 +190,8 @@ class Codec:
 
     def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"") -> AecFile:
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
-        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra)
+        # ``extra`` is detail.encode's payload with its default tilt: format version 3.
+        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra, 3)
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
@@ -337,7 +338,7 @@ class Codec:
             if f.detail:
                 cells, idx = detail.activity(idx), None
                 try:
-                    rgb = detail.decode(f.detail, rgb, cells, out=rgb)
+                    rgb = detail.decode(f.detail, rgb, cells, out=rgb, version=f.version)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
             out.append(Pixels(rgb, f.mode, alpha))

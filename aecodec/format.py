@@ -3,14 +3,14 @@
 Layout (all integers big-endian; see docs/FORMAT.md):
 
     magic      4   b"\\x89AEC"
-    version    1   1, or 2 when the file has a detail layer
+    version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   version 2 only: length of the detail layer (aecodec/detail.py)
+    detail_len 4   versions 2 and 3 only: length of the detail layer (aecodec/detail.py)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -28,9 +28,11 @@ from dataclasses import dataclass, replace
 
 MAGIC = b"\x89AEC"
 # Files without a detail layer are written as version 1, byte for byte what earlier
-# releases wrote, so those releases still read them; version 2 adds the detail layer.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# releases wrote, so those releases still read them; version 2 adds the detail layer,
+# and version 3 a detail layer whose steps rise with frequency (detail.Tilt).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+DETAIL_VERSIONS = (2, 3)
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
@@ -51,6 +53,7 @@ class AecFile:
     stages: tuple[bytes, ...]
     alpha: bytes = b""
     detail: bytes = b""
+    detail_version: int = 3      # the version a file with ``detail`` is (its payload's layout)
 
     @property
     def stage_count(self) -> int:
@@ -58,7 +61,7 @@ class AecFile:
 
     @property
     def version(self) -> int:
-        return 2 if self.detail else 1
+        return self.detail_version if self.detail else 1
 
     @property
     def has_alpha(self) -> bool:
@@ -75,6 +78,8 @@ class AecFile:
             raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
         if bool(self.alpha) != self.has_alpha:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
+        if self.detail_version not in DETAIL_VERSIONS:
+            raise ValueError(f"a detail layer is format version 2 or 3, not {self.detail_version!r}")
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
         if self.detail:
@@ -91,8 +96,7 @@ class AecFile:
         if not (1 <= n <= len(self.stages)):
             raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
         detail = self.detail if n == len(self.stages) else b""
-        return AecFile(self.mode, self.model_id, self.width, self.height, self.stages[:n], self.alpha,
-                       detail)
+        return replace(self, stages=self.stages[:n], detail=detail)
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
@@ -170,13 +174,13 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len = HEADER_SIZE, 0
-    if version == 2:
+    if version in DETAIL_VERSIONS:
         if len(data) < HEADER_SIZE + _DETAIL_LEN.size + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs "
                               f"{HEADER_SIZE + _DETAIL_LEN.size + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
         if detail_len == 0:
-            raise FormatError("version 2 file with an empty detail layer")
+            raise FormatError(f"version {version} file with an empty detail layer")
         head_end += _DETAIL_LEN.size
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
@@ -198,4 +202,4 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     detail = data[pos:pos + detail_len]
     pos += detail_len
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail)
+                   detail, version if detail_len else 3)

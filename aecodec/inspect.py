@@ -13,6 +13,13 @@ def detail_step(detail: bytes) -> float:
     return struct.unpack_from(">H", detail)[0] / 16 if len(detail) >= 2 else 0.0
 
 
+def detail_tilt(detail: bytes, version: int) -> dict | None:
+    """A version 3 detail layer's tilt (the three bytes after the step, in 1/16 units)."""
+    if version != 3 or len(detail) < 5:
+        return None
+    return dict(zip(("luma", "chroma", "chroma_gain"), (b / 16 for b in detail[2:5])))
+
+
 def describe(data, weights=None) -> dict:
     """Header facts of an .aec file given as bytes or a path (raises FormatError).
 
@@ -32,7 +39,7 @@ def describe(data, weights=None) -> dict:
         "width": f.width, "height": f.height, "mode": f.mode,
         "stages": f.stage_count,
         "stage_bytes": [len(s) for s in f.stages],
-        "detail_bytes": len(f.detail), "detail_step": step,
+        "detail_bytes": len(f.detail), "detail_step": step, "detail_tilt": detail_tilt(f.detail, f.version),
         "alpha_bytes": len(f.alpha),
         "bytes": len(data), "bpp": len(data) * 8 / (f.width * f.height),
         "model_id": f.model_id.hex(), "default_model": default,

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 # The finest detail step tried over a base that has no detail layer in the ladder:
-# finer steps than this cost more bits than the next ladder quality would.
-FINEST_UNLADDERED_STEP = 32.0
+# finer steps than this cost more bits than the next ladder quality would. (It was 32
+# with one step for every frequency; detail.TILT's steps spend as many bits at 22.)
+FINEST_UNLADDERED_STEP = 22.0
 BISECTION_STEPS = 6           # the step is within (coarse / fine) ** (1 / 64) of the best
 
 

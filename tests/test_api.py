@@ -252,6 +252,18 @@ def test_files_of_the_previous_release_still_decode(codec):
         assert (got == want).all()
 
 
+def test_files_with_an_untilted_detail_layer_still_decode(codec):
+    """Format version 2 (one detail step for every frequency), written at commit 0642fdb
+    at its quality 6 (4 stages + step 48) from the same crop: same pixels today."""
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    data = (data_dir / "format-v2-q6.aec").read_bytes()
+    f = parse(data)
+    assert f.version == 2 and f.stage_count == 4 and f.detail[:2] == b"\x03\x00"      # step 48
+    want = np.asarray(Image.open(data_dir / "format-v2-q6.decoded.png")).astype(int)
+    assert (codec.decode_pixels(data).rgb.astype(int) == want).all()
+
+
 def test_encoder_writes_what_the_previous_release_wrote(codec, kodak_dir):
     """Files without a detail layer are still version 1 and byte for byte what that
     release wrote from the same photo, so it can read them too."""

@@ -31,10 +31,44 @@ def test_tables_are_exact():
 
 
 def test_golden_payload():
+    """Format version 2: one step for every class."""
     orig, base = _gradient()
-    payload = detail.encode(orig, base, 4.0, CELLS, deadzone=0.2)     # the format, not the policy
+    payload = detail.encode(orig, base, 4.0, CELLS, deadzone=0.2, tilt=None)     # the format, not the policy
     assert len(payload) == 429 and payload[:2] == b"\x00\x40"          # step 4.0 = 64 / 16
     assert hashlib.sha256(payload).hexdigest()[:16] == "86b80807f668c742"
+
+
+def test_golden_tilted_payload():
+    """Format version 3: the tilt's three bytes follow the step."""
+    orig, base = _gradient()
+    payload = detail.encode(orig, base, 4.0, CELLS, deadzone=0.2, tilt=detail.Tilt(24, 48, 20))
+    assert payload[:5] == b"\x00\x40\x18\x30\x14" and len(payload) == 368
+    assert hashlib.sha256(payload).hexdigest()[:16] == "05e99751b2097f35"
+    out = detail.decode(payload, base, CELLS)
+    assert psnr(orig, out) > psnr(orig, base) + 10
+
+
+def test_tilted_steps_are_integers_of_the_documented_formula():
+    """The decoder's per-class steps (1/16 units) come from integer arithmetic only."""
+    steps = detail.Tilt(24, 48, 20).steps(64)               # step 4.0
+    assert steps.shape == (3, 64) and steps.dtype == np.int64
+    assert (steps[1] == steps[2]).all()
+    assert [steps[0, 0], steps[0, 7], steps[0, 63]] == [64, 112, 160]      # 1, 1 + 1.5 * 7/14, 2.5 x
+    assert [steps[1, 0], steps[1, 7], steps[1, 63]] == [80, 200, 320]      # 1.25 x (1, 2.5, 4) at u+v 0, 7, 14
+    assert (detail.Tilt(0, 0, 16).steps(999) == 999).all()
+    with pytest.raises(ValueError, match="at least 16"):
+        detail.Tilt(0, 0, 15)
+    with pytest.raises(ValueError, match="byte"):
+        detail.Tilt(256, 0, 16)
+
+
+def test_a_tilt_spends_fewer_bits_on_high_frequencies():
+    orig, base = _gradient()
+    flat = detail.encode(orig, base, 2.0, CELLS, tilt=None)
+    tilted = detail.encode(orig, base, 2.0, CELLS)
+    assert len(tilted) < len(flat)
+    assert np.abs(detail.decode(tilted, base, CELLS).astype(float) - orig).max() \
+        >= np.abs(detail.decode(flat, base, CELLS, version=2).astype(float) - orig).max()
 
 
 def test_dead_zone_narrows_at_fine_steps():
@@ -46,23 +80,27 @@ def test_dead_zone_narrows_at_fine_steps():
     assert detail.encode(orig, base, 4.0, CELLS) != detail.encode(orig, base, 4.0, CELLS, deadzone=0.2)
 
 
-def test_round_trip_error_is_bounded_by_the_step():
+@pytest.mark.parametrize("tilt, version, widest", [(None, 2, 1.0), (detail.TILT, 3, 5.0)])
+def test_round_trip_error_is_bounded_by_the_step(tilt, version, widest):
+    """``widest``: the largest class step over the step (TILT: colour at u + v = 14)."""
+    assert detail._class_steps(64, tilt).max() == widest * 64
     orig, base = _gradient()
     for step in (1.0, 4.0, 16.0):
-        out = detail.decode(detail.encode(orig, base, step, CELLS), base, CELLS)
+        out = detail.decode(detail.encode(orig, base, step, CELLS, tilt=tilt), base, CELLS, version=version)
         assert out.shape == orig.shape and out.dtype == np.uint8
-        # coefficient error <= (0.5 + deadzone) step each; orthonormal transforms keep the energy
+        # coefficient error <= (0.5 + deadzone) class step each; orthonormal transforms keep the energy
         err = np.abs(out.astype(float) - orig).max()
-        assert err <= 0.7 * step * np.sqrt(3 * 64) + 1
-    fine = detail.decode(detail.encode(orig, base, 1.0, CELLS), base, CELLS).astype(float) - orig
-    assert np.sqrt((fine ** 2).mean()) < 0.8 and np.abs(fine).max() <= 2
+        assert err <= 0.7 * widest * step * np.sqrt(3 * 64) + 1
+    fine = detail.decode(detail.encode(orig, base, 1.0, CELLS, tilt=tilt), base, CELLS, version=version)
+    fine = fine.astype(float) - orig
+    assert np.sqrt((fine ** 2).mean()) < 0.8 * widest and np.abs(fine).max() <= 2 * widest
 
 
 def test_zero_residual_codes_nothing():
     orig, _ = _gradient()
     payload = detail.encode(orig, orig, 8.0, CELLS)
-    head = 2 + detail.CONTEXTS + detail.CLASSES
-    assert payload[2 + detail.CONTEXTS:head] == bytes(detail.CLASSES) and len(payload) == head
+    head = 5 + detail.CONTEXTS + detail.CLASSES
+    assert payload[5 + detail.CONTEXTS:head] == bytes(detail.CLASSES) and len(payload) == head
     assert (detail.decode(payload, orig, CELLS) == orig).all()
 
 
@@ -74,24 +112,26 @@ def test_a_base_one_level_off_moves_the_output_by_at_most_one():
     assert np.abs(detail.decode(payload, base + 1, CELLS).astype(int) - out).max() <= 1
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"", "malformed"), (b"\x00\x40" + bytes(206), "malformed"), (b"\x00\x40" + bytes(208), "malformed"),
-    (b"\x00\x00" + bytes(207), "below"),
+@pytest.mark.parametrize("version, payload, message", [
+    (2, b"", "malformed"), (2, b"\x00\x40" + bytes(206), "malformed"), (2, b"\x00\x40" + bytes(208), "malformed"),
+    (2, b"\x00\x00" + bytes(207), "below"),
+    (3, b"\x00\x40" + bytes(209), "malformed"), (3, b"\x00\x40\x00\x00\x0f" + bytes(207), "at least 16"),
 ])
-def test_malformed_payloads(payload, message):
+def test_malformed_payloads(version, payload, message):
     with pytest.raises(detail.DetailError, match=message):
-        detail.decode(payload, np.zeros((8, 8, 3), np.uint8), CELLS)
+        detail.decode(payload, np.zeros((8, 8, 3), np.uint8), CELLS, version=version)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(min_size=0, max_size=16), st.integers(0, 300))
-def test_fuzz_payload_either_decodes_or_is_refused(words, flip):
+@given(st.binary(min_size=0, max_size=16), st.integers(0, 300), st.sampled_from([2, 3]))
+def test_fuzz_payload_either_decodes_or_is_refused(words, flip, version):
     orig, base = _gradient()
-    good = bytearray(detail.encode(orig, base, 4.0, CELLS))
+    good = bytearray(detail.encode(orig, base, 4.0, CELLS, tilt=None if version == 2 else detail.TILT))
     good[flip % len(good)] ^= 0x5A
-    for payload in (bytes(good), bytes(good[:2 + detail.CONTEXTS + detail.CLASSES]) + words):
+    head = (2 if version == 2 else 5) + detail.CONTEXTS + detail.CLASSES
+    for payload in (bytes(good), bytes(good[:head]) + words):
         try:
-            out = detail.decode(payload, base, CELLS)
+            out = detail.decode(payload, base, CELLS, version=version)
         except detail.DetailError:
             continue
         assert out.shape == base.shape and out.dtype == np.uint8
@@ -116,7 +156,7 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     plain = next(q for q in codec.qualities if codec.ladder[q - 1] == (codec.ladder[top - 1][0], 0.0))
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 2 and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    assert f.version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
     out = codec.decode_pixels(data).rgb
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(codec.encode(photo_crop, plain)).rgb) + 1
     cut = aecodec.truncate(data, len(data) - 1)          # the detail layer goes first

@@ -1,6 +1,7 @@
 """The .aec container: exact bytes, round trips, and rejection of everything else."""
 import struct
 import zlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -19,14 +20,22 @@ def test_golden_bytes():
     assert len(data) == HEADER_SIZE + 8 + 12 + 4
 
 
-def test_golden_bytes_with_a_detail_layer():
-    """Version 2: the detail length follows the fixed header; the detail payload sits
-    between the stage payloads and the alpha plane."""
-    data = DETAILED.to_bytes()
+@pytest.mark.parametrize("version", [2, 3])
+def test_golden_bytes_with_a_detail_layer(version):
+    """Versions 2 and 3 (whose detail payloads differ, not the container): the detail
+    length follows the fixed header; the detail payload sits between the stage payloads
+    and the alpha plane."""
+    f = replace(DETAILED, detail_version=version)
+    data = f.to_bytes()
     assert data.hex() == (
-        "89414543" "02" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
+        "89414543" f"0{version}" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
         "00000004" "01020304" "d0d1d2" "0708" + f"{zlib.crc32(data[:-4]):08x}")
-    assert parse(data) == DETAILED and parse(data).version == 2
+    assert parse(data) == f and parse(data).version == version
+
+
+def test_an_unknown_detail_version_is_refused():
+    with pytest.raises(ValueError, match="version 2 or 3"):
+        replace(DETAILED, detail_version=4).to_bytes()
 
 
 def test_a_prefix_drops_the_detail_layer():
@@ -80,9 +89,10 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 3}, "version 3"),
+    ({"version": 4}, "version 4"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2
+    ({"version": 3}, "declared"),
     ({"mode": 9}, "colour mode"),
     ({"width": 0}, "outside"),
     ({"height": 0xFFFFFFFF}, "outside"),
