@@ -62,3 +62,15 @@ def test_the_float32_option_is_within_one_level(codec, files):
     for f in files[:3]:
         a, b = fast.decode_pixels(f).rgb.astype(int), codec.decode_pixels(f).rgb.astype(int)
         assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.1
+
+
+def test_the_cpu_encoder_codes_detail_against_the_float32_base(codec):
+    """Encoder policy (TRAINING_LOG Part 14): on a CPU the base image a detail layer is
+    coded against comes from the 3x faster float32 decoder, within one level of the
+    exact base every decoder adds the layer to."""
+    photo = sample_photo("chelsea")[:96, :128]
+    idx = codec.indices([photo], 4)[0]
+    base = codec._encoder_bases([idx], 96, 128)[0]
+    exact = codec.synthesize(idx, 96, 128)
+    assert (base == codec._synthesize([idx], 96, 128, exact=False)[0]).all()
+    assert np.abs(base.astype(int) - exact).max() <= 1 and (base != exact).mean() < 0.1
