@@ -206,8 +206,8 @@ class Codec:
 
     def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"") -> AecFile:
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
-        # ``extra`` is detail.encode's payload with its default tilt: format version 3.
-        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra, 3)
+        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra,
+                       detail_version=detail.TILTED_VERSION)     # ``extra``: detail.encode's, tilted
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the

@@ -90,6 +90,8 @@ class Tilt:
 # The encoder's tilt (Part 14): steps 2.5x coarser at the highest luma frequency, and
 # colour 1.25x coarser at DC, 5x at its highest.
 TILT = Tilt(24, 48, 20)
+# The file format version of a payload ``encode`` writes with a tilt (2 without one).
+TILTED_VERSION = 3
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -315,13 +317,13 @@ def _code_levels(ordered, contexts, byte, offsets: np.ndarray) -> bytes:
 
 
 def decode(payload: bytes, base: np.ndarray, cells: np.ndarray, out: np.ndarray | None = None,
-           version: int = 3) -> np.ndarray:
+           version: int = TILTED_VERSION) -> np.ndarray:
     """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3],
     written into ``out`` when given (which may be ``base`` itself). ``version`` is the
     file's format version: 3 reads the payload's ``Tilt``."""
-    if version not in (2, 3):
+    if version not in (2, TILTED_VERSION):
         raise ValueError(f"detail layers are in format versions 2 and 3, not {version!r}")
-    tilted = version == 3
+    tilted = version == TILTED_VERSION
     start = _HEAD.size + (_TILT.size if tilted else 0)
     head = start + CONTEXTS + CLASSES
     if len(payload) < head or (len(payload) - head) % 4:

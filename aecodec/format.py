@@ -201,5 +201,6 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
         pos += n
     detail = data[pos:pos + detail_len]
     pos += detail_len
+    # Without a detail layer the field keeps its default, so equal files compare equal.
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail, version if detail_len else 3)
+                   detail, version if detail_len else AecFile.detail_version)
