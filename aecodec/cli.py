@@ -619,6 +619,8 @@ def info(files, as_json, weights):
             click.echo(f"quality:        {quality}")
             click.echo(f"stages:         {d['stages']}")
             click.echo(f"detail layer:   {detail}")
+            if d["postfilter"]:
+                click.echo(f"post-filter:    {d['postfilter']['id']}, class {d['postfilter']['class']}")
             click.echo(f"bytes:          {d['bytes']}")
             click.echo(f"bpp:            {d['bpp']:.4f}")
             click.echo(f"stage bytes:    {' '.join(map(str, d['stage_bytes']))}")

@@ -62,7 +62,8 @@ class Codec:
         pixel is decoded (None: no limit; default: Pillow's own bomb limit); ``tile``
         is the tile side in latent cells for large images (memory grows with its
         square). ``exact=False`` decodes with the plain float32 network (about 2x faster
-        decoding on a CPU), but the pixels may then differ by one level from other machines',
+        decoding on a CPU), but the pixels may then differ by up to two levels (one in the
+        base image, which the post-filter may widen) from other machines',
         thread counts' and batches' (encoding on a GPU uses the exact decoder for the
         base image its detail layer is coded against, so that the layer fits what exact
         decoders see; on a CPU the float32 one, ``_encoder_bases``)."""
@@ -180,7 +181,7 @@ class Codec:
                                                                    part[0][1].width), self._base_batch(batch))
             details = [detail.encode(px.rgb, base, step, detail.activity(idx))
                        for px, base, idx in zip(pixels, bases, indices)]
-        return [self._file(px, self._payloads(idx), extra) for px, idx, extra in zip(pixels, indices, details)]
+        return [self._file(px, self._payloads(idx), extra, step) for px, idx, extra in zip(pixels, indices, details)]
 
     def _encoder_bases(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """The base images the encoder codes detail layers against.
@@ -204,10 +205,24 @@ class Codec:
     def _payloads(self, indices: np.ndarray) -> tuple[bytes, ...]:
         return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
 
-    def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"") -> AecFile:
+    def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"", step: float = 0.0) -> AecFile:
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
+        filt = self.weights.postfilter
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra,
-                       detail_version=detail.TILTED_VERSION)     # ``extra``: detail.encode's, tilted
+                       detail_version=detail.TILTED_VERSION,     # ``extra``: detail.encode's, tilted
+                       filter_id=filt.filter_id if filt else b"",
+                       filter_class=self._filter_class(len(payloads), step) if filt else 0)
+
+    def _filter_class(self, n_stages: int, step: float) -> int:
+        """The post-filter class for a file of ``n_stages`` + ``step``: the index of the
+        ladder quality it is, or else of the nearest one of its kind (the detail
+        qualities by step ratio, the others by stage count)."""
+        rungs = [(i, s, st) for i, (s, st) in enumerate(self.ladder) if bool(st) == bool(step)]
+        if not rungs:
+            rungs = list((i, s, st) for i, (s, st) in enumerate(self.ladder))
+        if step:
+            return min(rungs, key=lambda r: (abs(math.log(r[2] / step)) if r[2] else math.inf, r[0]))[0]
+        return min(rungs, key=lambda r: (abs(r[1] - n_stages), r[0]))[0]
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
@@ -221,7 +236,7 @@ class Codec:
                 if n_stages not in bases:
                     bases[n_stages] = self._encoder_bases([indices[:n_stages]], px.height, px.width)[0]
                 extra = detail.encode(px.rgb, bases[n_stages], step, detail.activity(indices[:n_stages]))
-            return self._file(px, payloads[:n_stages], extra)
+            return self._file(px, payloads[:n_stages], extra, step)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
@@ -354,11 +369,23 @@ class Codec:
             if f.detail:
                 cells, idx = detail.activity(idx), None
                 try:
-                    rgb = detail.decode(f.detail, rgb, cells, out=rgb, version=f.version)
+                    rgb = detail.decode(f.detail, rgb, cells, out=rgb, version=f.detail_version)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
-            out.append(Pixels(rgb, f.mode, alpha))
+            out.append(Pixels(self._postfilter(f, rgb), f.mode, alpha))
         return out
+
+    def _postfilter(self, f: AecFile, rgb: np.ndarray) -> np.ndarray:
+        """The decoded image through the post-filter the file names (if any)."""
+        if not f.filter_id:
+            return rgb
+        filt = self.weights.postfilter
+        if filt is None or filt.filter_id != f.filter_id:
+            raise FormatError(f"the file needs post-filter {f.filter_id.hex()}, which model "
+                              f"{self.model_id} does not have")
+        if f.filter_class >= filt.classes:
+            raise FormatError(f"post-filter class {f.filter_class} is outside 0..{filt.classes - 1}")
+        return filt.apply(rgb, f.filter_class, self.device)
 
     def _base_key(self, indices: np.ndarray, size) -> tuple:
         """What must match for images to share a decoder batch: latent grid, stages, pixel size."""

@@ -3,14 +3,18 @@
 Layout (all integers big-endian; see docs/FORMAT.md):
 
     magic      4   b"\\x89AEC"
-    version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt)
+    version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt);
+                   4 when it names a post-filter (its detail layer, if any, as in 3)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2 and 3 only: length of the detail layer (aecodec/detail.py)
+    detail_len 4   versions 2-4 only: length of the detail layer (aecodec/detail.py;
+                   0 in version 4: none)
+    filter_id  8   version 4 only: first 8 bytes of the sha256 of the post-filter
+    filter_cls 1   version 4 only: the post-filter's class (aecodec/postfilter.py)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -29,13 +33,16 @@ from dataclasses import dataclass, replace
 MAGIC = b"\x89AEC"
 # Files without a detail layer are written as version 1, byte for byte what earlier
 # releases wrote, so those releases still read them; version 2 adds the detail layer,
-# and version 3 a detail layer whose steps rise with frequency (detail.Tilt).
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
-DETAIL_VERSIONS = (2, 3)
+# version 3 a detail layer whose steps rise with frequency (detail.Tilt), and version 4
+# a post-filter (postfilter.py) after the version 3 decoding.
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
+DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload
+FILTER_VERSION = 4
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
+_FILTER = struct.Struct(">8sB")
 HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
 MAX_DIMENSION = 1 << 16             # per side; the pixel limit is the caller's
 
@@ -53,7 +60,9 @@ class AecFile:
     stages: tuple[bytes, ...]
     alpha: bytes = b""
     detail: bytes = b""
-    detail_version: int = 3      # the version a file with ``detail`` is (its payload's layout)
+    detail_version: int = 3      # the layout of ``detail`` (the file's version without a filter)
+    filter_id: bytes = b""       # 8 bytes: the post-filter to run after decoding (version 4)
+    filter_class: int = 0
 
     @property
     def stage_count(self) -> int:
@@ -61,6 +70,8 @@ class AecFile:
 
     @property
     def version(self) -> int:
+        if self.filter_id:
+            return FILTER_VERSION
         return self.detail_version if self.detail else 1
 
     @property
@@ -80,10 +91,20 @@ class AecFile:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
         if self.detail_version not in DETAIL_VERSIONS:
             raise ValueError(f"a detail layer is format version 2 or 3, not {self.detail_version!r}")
+        if self.filter_id:
+            if len(self.filter_id) != 8:
+                raise ValueError("post-filter id must be 8 bytes")
+            if self.detail and self.detail_version != 3:
+                raise ValueError("a version 4 file's detail layer has the version 3 layout")
+            if isinstance(self.filter_class, bool) or not isinstance(self.filter_class, int) \
+                    or not 0 <= self.filter_class <= 255:
+                raise ValueError(f"post-filter class must be a byte, not {self.filter_class!r}")
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
-        if self.detail:
+        if self.detail or self.filter_id:
             head += _DETAIL_LEN.pack(len(self.detail))
+        if self.filter_id:
+            head += _FILTER.pack(self.filter_id, self.filter_class)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
@@ -92,11 +113,13 @@ class AecFile:
         """The same file keeping only the first ``n`` stages (a valid, coarser file).
 
         The detail layer is the residual of the image decoded from all stages, so it
-        is kept only when every stage is."""
+        is kept only when every stage is; so is the post-filter, whose class was chosen
+        for the whole file."""
         if not (1 <= n <= len(self.stages)):
             raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
-        detail = self.detail if n == len(self.stages) else b""
-        return replace(self, stages=self.stages[:n], detail=detail)
+        if n == len(self.stages):
+            return self
+        return replace(self, stages=self.stages[:n], detail=b"", filter_id=b"", filter_class=0)
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
@@ -104,10 +127,10 @@ def fit(f: AecFile, max_bytes: int) -> AecFile:
     (without the detail layer) that does."""
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
-    if f.detail:
+    if f.detail or f.filter_id:
         if len(f.to_bytes()) <= max_bytes:
             return f
-        f = replace(f, detail=b"")
+        f = replace(f, detail=b"", filter_id=b"", filter_class=0)
     fixed = HEADER_SIZE + len(f.alpha) + 4
     total = fixed
     keep = 0
@@ -173,15 +196,16 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     header = parse_header(data[:HEADER_SIZE], max_pixels)
     version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
-    head_end, detail_len = HEADER_SIZE, 0
-    if version in DETAIL_VERSIONS:
-        if len(data) < HEADER_SIZE + _DETAIL_LEN.size + 4:
-            raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs "
-                              f"{HEADER_SIZE + _DETAIL_LEN.size + 4})")
+    head_end, detail_len, filter_id, filter_class = HEADER_SIZE, 0, b"", 0
+    if version != 1:
+        head_end += _DETAIL_LEN.size + (_FILTER.size if version == FILTER_VERSION else 0)
+        if len(data) < head_end + 4:
+            raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
-        if detail_len == 0:
+        if detail_len == 0 and version in DETAIL_VERSIONS:
             raise FormatError(f"version {version} file with an empty detail layer")
-        head_end += _DETAIL_LEN.size
+        if version == FILTER_VERSION:
+            filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -202,5 +226,6 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     detail = data[pos:pos + detail_len]
     pos += detail_len
     # Without a detail layer the field keeps its default, so equal files compare equal.
+    detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail, version if detail_len else AecFile.detail_version)
+                   detail, detail_version, filter_id, filter_class)

@@ -20,6 +20,7 @@ from safetensors.torch import load as load_safetensors, save as save_safetensors
 from .card import CARD_NAME, default_weights_dir
 from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
+from .postfilter import PostFilter, load as load_postfilter
 
 TABLES_KEY = "entropy.freqs"
 TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum")
@@ -33,6 +34,7 @@ class LoadedWeights:
     card: dict
     model_id: bytes
     folder: Path
+    postfilter: PostFilter | None = None     # the card's "postfilter", if it names one
 
     def build_model(self) -> VQVAE:
         model = VQVAE(self.config)
@@ -77,7 +79,22 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
     except TableError as exc:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder)
+    return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder,
+                         _load_postfilter(card, folder, len(config.quality_ladder())))
+
+
+def _load_postfilter(card: dict, folder: Path, qualities: int):
+    """The post-filter the card names (``{"file": ..., "sha256": ...}``), or None."""
+    entry = card.get("postfilter")
+    if entry is None:
+        return None
+    try:
+        filt = load_postfilter(folder / entry["file"], entry["sha256"])
+    except (KeyError, TypeError) as exc:
+        raise WeightsError(f"unreadable post-filter entry in the model card: {exc}") from None
+    if filt.classes < qualities:
+        raise WeightsError(f"the post-filter has {filt.classes} classes for {qualities} qualities")
+    return filt
 
 
 def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,

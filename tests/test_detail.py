@@ -156,7 +156,7 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     plain = next(q for q in codec.qualities if codec.ladder[q - 1] == (codec.ladder[top - 1][0], 0.0))
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    assert f.version == 4 and f.detail_version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
     out = codec.decode_pixels(data).rgb
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(codec.encode(photo_crop, plain)).rgb) + 1
     cut = aecodec.truncate(data, len(data) - 1)          # the detail layer goes first

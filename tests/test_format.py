@@ -10,6 +10,8 @@ from aecodec.format import AecFile, FormatError, HEADER_SIZE, MAGIC, fit, parse
 
 SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd\xee\xff\x00\x11"))
 DETAILED = AecFile("RGBA", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04",), b"\x07\x08", b"\xd0\xd1\xd2")
+FILTERED = replace(DETAILED, filter_id=bytes(range(16, 24)), filter_class=7)
+FILTERED_BASE = replace(SAMPLE, filter_id=bytes(range(16, 24)), filter_class=2)
 
 
 def test_golden_bytes():
@@ -31,6 +33,43 @@ def test_golden_bytes_with_a_detail_layer(version):
         "89414543" f"0{version}" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
         "00000004" "01020304" "d0d1d2" "0708" + f"{zlib.crc32(data[:-4]):08x}")
     assert parse(data) == f and parse(data).version == version
+
+
+def test_golden_bytes_with_a_post_filter():
+    """Version 4: the detail length (0 without a detail layer), then the filter id and
+    class, then the stage table; the detail payload has version 3's layout."""
+    data = FILTERED.to_bytes()
+    assert data.hex() == (
+        "89414543" "04" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
+        "1011121314151617" "07" "00000004" "01020304" "d0d1d2" "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == FILTERED and parse(data).detail_version == 3
+    data = FILTERED_BASE.to_bytes()
+    assert data.hex() == (
+        "89414543" "04" "01" "0001020304050607" "00000003" "00000002" "02" "00000000" "00000000"
+        "1011121314151617" "02" "00000004" "00000008" "01020304" "aabbccddeeff0011"
+        + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == FILTERED_BASE and parse(data).version == 4
+
+
+def test_a_prefix_drops_the_post_filter():
+    """The class was chosen for the whole file: a prefix, or a fit that loses the detail
+    layer, is written without the filter (a valid version 1 file)."""
+    f = replace(FILTERED_BASE, detail=b"\xd0" * 40)
+    assert f.with_stages(2) == f
+    assert parse(f.with_stages(1).to_bytes()).version == 1
+    assert fit(f, len(f.to_bytes())) == f
+    smaller = fit(f, len(f.to_bytes()) - 1)
+    assert (smaller.detail, smaller.filter_id, smaller.stages) == (b"", b"", f.stages)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"filter_id": b"\x01" * 7}, "8 bytes"),
+    ({"filter_class": 256}, "byte"),
+    ({"detail_version": 2}, "version 3 layout"),
+])
+def test_bad_post_filter_fields_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        replace(FILTERED, **bad).to_bytes()
 
 
 def test_an_unknown_detail_version_is_refused():
@@ -59,7 +98,7 @@ def test_alpha_round_trip():
     assert parse(f.to_bytes()) == f
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE])
 def test_every_truncation_is_refused(sample):
     data = sample.to_bytes()
     for cut in range(len(data)):
@@ -67,7 +106,7 @@ def test_every_truncation_is_refused(sample):
             parse(data[:cut])
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE])
 def test_every_single_bit_flip_is_refused(sample):
     data = sample.to_bytes()
     for i in range(len(data) * 8):
@@ -89,10 +128,11 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 4}, "version 4"),
+    ({"version": 5}, "version 5"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2
     ({"version": 3}, "declared"),
+    ({"version": 4}, "truncated|declared"),
     ({"mode": 9}, "colour mode"),
     ({"width": 0}, "outside"),
     ({"height": 0xFFFFFFFF}, "outside"),
@@ -131,7 +171,7 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([SAMPLE, DETAILED]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
+@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
 def test_fuzz_overwrite_inside_valid_file(sample, pos, junk):
     data = bytearray(sample.to_bytes())
     data[pos:pos + len(junk)] = junk

@@ -65,3 +65,18 @@ def test_bad_search_settings_in_the_card(weights_copy, key, value):
     card_path.write_text(json.dumps(card))
     with pytest.raises(WeightsError, match=key):
         load_weights(weights_copy)
+
+
+def test_the_post_filter_is_pinned_by_the_card(weights_copy):
+    card = json.loads((weights_copy / "model.json").read_text())
+    w = load_weights(weights_copy)
+    assert w.postfilter.filter_id.hex() == card["postfilter"]["filter_id"] == card["postfilter"]["sha256"][:16]
+    path = weights_copy / card["postfilter"]["file"]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="post-filter .* sha256"):
+        load_weights(weights_copy)
+    path.unlink()
+    with pytest.raises(WeightsError, match="cannot read post-filter"):
+        load_weights(weights_copy)

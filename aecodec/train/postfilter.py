@@ -1,0 +1,278 @@
+"""Training the post-filter (aecodec/postfilter.py): pairs, float training, integer export.
+
+1. Pairs: random crops of the training photos (never the held-out ones), each coded
+   and decoded at every quality of the shipped ladder by the codec itself, so the
+   filter learns the artifacts the decoder really produces.
+2. Float training of ``FloatFilter`` with each crop's squared error divided by the
+   unfiltered one: the coarse qualities' errors are ten times the fine ones', and a
+   plain mean would spend the whole network on them.
+3. Integer export: activation grids from the activations' range, then training with
+   the integer rounding simulated (straight-through gradients), then the weights on
+   the grids that ``postfilter.check_exact`` accepts.
+
+Run: ``python -m aecodec.train.postfilter pairs OUT.npz --crops 230 --part 0`` (one
+process per part), then ``python -m aecodec.train.postfilter fit OUT_DIR PAIRS...``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import postfilter
+from ..format import parse
+
+CROP = 256
+PIXEL_BITS = 8           # the network sees pixels / 2**8
+
+
+def make_pairs(codec, files: list[Path], crops: int, seed: int, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """(originals [N, CROP, CROP, 3], decoded [N, qualities, CROP, CROP, 3]), uint8."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    qualities = len(codec.qualities)
+    orig = np.zeros((crops, CROP, CROP, 3), np.uint8)
+    dec = np.zeros((crops, qualities, CROP, CROP, 3), np.uint8)
+    t0 = time.time()
+    for i in range(crops):
+        with Image.open(files[rng.integers(len(files))]) as im:
+            im = im.convert("RGB")
+        scale = rng.uniform(0.5, 1.0)            # as the model's training: hides JPEG blocking
+        size = min(int(round(CROP / scale)), im.width, im.height)
+        x0, y0 = rng.integers(0, im.width - size + 1), rng.integers(0, im.height - size + 1)
+        crop = np.asarray(im.resize((CROP, CROP), Image.Resampling.BICUBIC, box=(x0, y0, x0 + size, y0 + size)))
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        orig[i] = crop = np.ascontiguousarray(crop)
+        for q in range(qualities):
+            coded = parse(codec.encode(crop, q + 1))      # decoded without any post-filter it names
+            dec[i, q] = codec.decode_pixels(replace(coded, filter_id=b"", filter_class=0).to_bytes()).rgb
+        if i % 20 == 0:
+            log(f"pairs: {i}/{crops} crops, {time.time() - t0:.0f} s")
+    return orig, dec
+
+
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
+class FloatFilter(nn.Module):
+    """The float twin of ``postfilter.PostFilter``: 3x3 convolutions, ReLU, a per-class
+    bias in the first layer, and the last layer's output added to the input. After
+    ``quantize`` it rounds as the integer network does."""
+
+    def __init__(self, channels: int, layers: int, classes: int):
+        super().__init__()
+        sizes = [3] + [channels] * (layers - 1) + [3]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(sizes, sizes[1:]))
+        self.class_bias = nn.Embedding(classes, channels)
+        nn.init.zeros_(self.class_bias.weight)
+        self.convs[-1].weight.data.mul_(0.1)
+        nn.init.zeros_(self.convs[-1].bias)
+        self.act_bits: list[int] | None = None       # per hidden layer, set by ``quantize``
+        self.weight_bits: list[int] | None = None
+
+    def forward(self, x: torch.Tensor, cls: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        a = x
+        for i, conv in enumerate(self.convs):
+            w = conv.weight
+            if self.weight_bits is not None:
+                scale = 2.0 ** self.weight_bits[i]
+                w = _round_ste(w * scale) / scale
+            z = F.conv2d(a, w, conv.bias, padding=1)
+            if i == 0:
+                z = z + self.class_bias(cls)[:, :, None, None]
+            if i + 1 == len(self.convs):
+                return x + z
+            a = F.relu(z)
+            if record is not None:
+                record.append(a.detach())
+            if self.act_bits is not None:
+                scale = 2.0 ** self.act_bits[i]
+                a = _round_ste(a * scale).clamp(0, 255) / scale
+
+    @torch.no_grad()
+    def quantize(self, x: torch.Tensor, cls: torch.Tensor) -> None:
+        """Fix the grids: activations from their 99.99th percentile on a batch, weights
+        as fine as exact float32 sums allow (with half the headroom left for drift)."""
+        record = []
+        self(x, cls, record)
+        self.act_bits = [int(math.floor(math.log2(255 / max(float(torch.quantile(a.flatten()[::97], 0.9999)), 1e-3))))
+                         for a in record]
+        self.weight_bits = [self._weight_bits(i) for i in range(len(self.convs))]
+
+    def _weight_bits(self, i: int) -> int:
+        worst = float(self.convs[i].weight.abs().sum(dim=(1, 2, 3)).max()) * 255
+        return min(int(math.floor(math.log2(postfilter.FLOAT32_EXACT / 4 / worst))),
+                   int(math.floor(math.log2(32000 / float(self.convs[i].weight.abs().max())))))
+
+    @torch.no_grad()
+    def to_layers(self) -> tuple[postfilter.Layer, ...]:
+        """The integer network (see ``postfilter``'s docstring for the arithmetic)."""
+        layers = []
+        in_bits = PIXEL_BITS
+        for i, conv in enumerate(self.convs):
+            wb = self._weight_bits(i)
+            weight = torch.round(conv.weight.double() * 2.0 ** wb).long()
+            bias = conv.bias.double()
+            if i == 0:
+                bias = bias[None] + self.class_bias.weight.double()
+            out_bits = self.act_bits[i] if i + 1 < len(self.convs) else PIXEL_BITS
+            shift = wb + in_bits - out_bits
+            bias = torch.round(bias * 2.0 ** (wb + in_bits)).long() + (1 << (shift - 1))
+            layers.append(postfilter.Layer(weight, bias, shift))
+            in_bits = out_bits
+        return tuple(layers)
+
+
+def _to_input(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div(2 ** PIXEL_BITS)
+
+
+class Pairs:
+    def __init__(self, orig: np.ndarray, dec: np.ndarray, held_out: int, seed: int):
+        self.orig, self.dec = orig[:-held_out], dec[:-held_out]
+        self.val_orig, self.val_dec = orig[-held_out:], dec[-held_out:]
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int, patch: int):
+        n, q = len(self.orig), self.dec.shape[1]
+        i, c = self.rng.integers(n, size=size), self.rng.integers(q, size=size)
+        y, x = self.rng.integers(0, CROP - patch + 1, size=(2, size))
+        dec = np.stack([self.dec[i[k], c[k], y[k]:y[k] + patch, x[k]:x[k] + patch] for k in range(size)])
+        orig = np.stack([self.orig[i[k], y[k]:y[k] + patch, x[k]:x[k] + patch] for k in range(size)])
+        return _to_input(dec), _to_input(orig), torch.from_numpy(c)
+
+
+def relative_loss(out: torch.Tensor, dec: torch.Tensor, orig: torch.Tensor) -> torch.Tensor:
+    before = ((dec - orig) ** 2).mean(dim=(1, 2, 3)) + 1e-6
+    return (((out - orig) ** 2).mean(dim=(1, 2, 3)) / before).mean()
+
+
+def gains(filt: postfilter.PostFilter, pairs: Pairs) -> list[float]:
+    """Mean PSNR gain (dB) per class of the integer filter on the held-out pairs."""
+    out = []
+    for c in range(pairs.val_dec.shape[1]):
+        g = []
+        for orig, dec in zip(pairs.val_orig, pairs.val_dec[:, c]):
+            before = np.mean((dec.astype(np.float64) - orig) ** 2)
+            after = np.mean((filt.apply(dec, c).astype(np.float64) - orig) ** 2)
+            g.append(10 * math.log10(before / max(after, 1e-9)))
+        out.append(float(np.mean(g)))
+    return out
+
+
+def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr: float,
+        batch: int = 16, patch: int = 64, log=print) -> tuple[postfilter.PostFilter, dict]:
+    torch.manual_seed(0)
+    classes = pairs.dec.shape[1]
+    model = FloatFilter(channels, layers, classes).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr)
+    total = steps + qat_steps
+    warmup = 300
+
+    def lr_at(s):
+        return min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    t0, running, history = time.time(), 1.0, []
+    for step in range(1, total + 1):
+        if step == steps + 1:
+            dec, _, cls = pairs.batch(64, patch)
+            model.quantize(dec, cls)
+            log(f"integer grids: activations 2^-{model.act_bits}, weights 2^-{model.weight_bits}")
+        dec, orig, cls = pairs.batch(batch, patch)
+        loss = relative_loss(model(dec.contiguous(memory_format=torch.channels_last), cls), dec, orig)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        running = 0.98 * running + 0.02 * loss.item()
+        if step % 1000 == 0 or step == total:
+            log(f"step {step}: relative error {running:.4f}, {time.time() - t0:.0f} s")
+            history.append({"step": step, "relative_error": round(running, 5), "seconds": round(time.time() - t0)})
+    integer = postfilter.PostFilter(model.to_layers(), b"\0" * 8)
+    postfilter.check_exact(integer.layers)
+    return integer, {"history": history, "act_bits": model.act_bits}
+
+
+@click.group()
+def main():
+    """Train the post-filter."""
+
+
+@main.command("pairs")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--crops", type=int, default=230)
+@click.option("--part", type=int, default=0, help="Seeds the crops (run parts in parallel).")
+@click.option("--threads", type=int, default=1)
+def pairs_command(out, crops, part, threads):
+    """Code and decode random training crops at every quality into OUT (.npz)."""
+    from ..codec import Codec
+    from .config import TrainConfig
+    from .data import list_training_images, split
+    torch.set_num_threads(threads)
+    config = TrainConfig()
+    train, _ = split(list_training_images(config.data_dirs), config.val_every_nth)
+    orig, dec = make_pairs(Codec(device="cpu"), train, crops, 100 + part)
+    np.savez(out, orig=orig, dec=dec)
+
+
+@main.command("fit")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("pair_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--channels", type=int, default=16)
+@click.option("--layers", type=int, default=4)
+@click.option("--steps", type=int, default=20000, help="Float training steps.")
+@click.option("--qat-steps", type=int, default=3000, help="Steps with the integer rounding simulated.")
+@click.option("--lr", type=float, default=1e-3)
+@click.option("--held-out", type=int, default=40, help="Crops kept out of training, for the gains.")
+@click.option("--threads", type=int, default=2)
+def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, lr, held_out, threads):
+    """Train on PAIR_FILES and write OUT_DIR/postfilter.safetensors with its record."""
+    from safetensors.torch import save
+    torch.set_num_threads(threads)
+    loaded = [np.load(f) for f in pair_files]
+    pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
+                  held_out, seed=0)
+    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    blob = save(postfilter.tensors_of(integer.layers))
+    (out / "postfilter.safetensors").write_bytes(blob)
+    record.update(channels=channels, layers=layers, steps=steps, qat_steps=qat_steps, lr=lr,
+                  pairs=[str(f) for f in pair_files], held_out_crops=held_out,
+                  held_out_gain_db=[round(g, 4) for g in gains(integer, pairs)])
+    (out / "postfilter.json").write_text(json.dumps(record, indent=2) + "\n")
+    click.echo(f"held-out PSNR gain per class (dB): {record['held_out_gain_db']}")
+
+
+@main.command("install")
+@click.argument("weights_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+def install_command(weights_dir, run_dir):
+    """Put RUN_DIR's post-filter into WEIGHTS_DIR and name it in the model card."""
+    import hashlib
+    from ..card import CARD_NAME
+    blob = (Path(run_dir) / "postfilter.safetensors").read_bytes()
+    record = json.loads((Path(run_dir) / "postfilter.json").read_text())
+    folder = Path(weights_dir)
+    (folder / "postfilter.safetensors").write_bytes(blob)
+    card = json.loads((folder / CARD_NAME).read_text())
+    digest = hashlib.sha256(blob).hexdigest()
+    card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
+                          "training": {k: v for k, v in record.items() if k != "history"}}
+    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    click.echo(f"post-filter {digest[:16]} installed in {folder}")
+
+
+if __name__ == "__main__":
+    main()

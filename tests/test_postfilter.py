@@ -1,0 +1,144 @@
+"""The post-filter: integer arithmetic, exact on any path, and how files name it."""
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save
+
+from aecodec import postfilter
+from aecodec.errors import WeightsError
+from aecodec.postfilter import Layer, PostFilter
+
+
+def random_filter(seed: int, channels=(3, 6, 5, 3), classes=4, strength=1.0) -> PostFilter:
+    """Weights as large as ``check_exact`` allows times ``strength``."""
+    g = torch.Generator().manual_seed(seed)
+    layers = []
+    for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
+        last = i + 2 == len(channels)
+        shift = 9 if not last else 7
+        limit = int(strength * (postfilter.FLOAT32_EXACT - (255 << shift) - (1 << 20)) / 255 / (cin * 9))
+        signs = torch.randint(0, 2, (cout, cin, 3, 3), generator=g) * 2 - 1
+        weight = signs * (limit - torch.randint(0, limit // 20 + 1, (cout, cin, 3, 3), generator=g))
+        bias_shape = (classes, cout) if i == 0 else (cout,)
+        bias = torch.randint(-(1 << 19), 1 << 19, bias_shape, generator=g)
+        layers.append(Layer(weight, bias, shift))
+    return PostFilter(tuple(layers), bytes(8))
+
+
+def reference(filt: PostFilter, rgb: np.ndarray, cls: int) -> np.ndarray:
+    """The arithmetic of postfilter's docstring in int64 numpy, independent of torch."""
+    pixels = rgb.astype(np.int64).transpose(2, 0, 1)
+    a = pixels
+    for i, layer in enumerate(filt.layers):
+        w = layer.weight.numpy()
+        b = (layer.bias[cls] if i == 0 else layer.bias).numpy()
+        padded = np.pad(a, ((0, 0), (1, 1), (1, 1)))
+        h, wd = a.shape[1:]
+        acc = np.zeros((w.shape[0], h, wd), np.int64) + b[:, None, None]
+        for dy in range(3):
+            for dx in range(3):
+                acc += np.einsum("oc,chw->ohw", w[:, :, dy, dx], padded[:, dy:dy + h, dx:dx + wd])
+        if i + 1 < len(filt.layers):
+            a = np.clip(acc >> layer.shift, 0, 255)
+        else:
+            a = np.clip(((pixels << layer.shift) + acc) >> layer.shift, 0, 255)
+    return a.transpose(1, 2, 0).astype(np.uint8)
+
+
+def test_torch_float32_equals_integer_reference():
+    """Weights at the bound ``check_exact`` allows: float32 sums must still be exact."""
+    filt = random_filter(0)
+    postfilter.check_exact(filt.layers)
+    rgb = np.random.default_rng(1).integers(0, 256, (37, 29, 3), dtype=np.uint8)
+    for cls in range(filt.classes):
+        assert np.array_equal(filt.apply(rgb, cls), reference(filt, rgb, cls))
+
+
+def test_float64_and_bands_agree(monkeypatch):
+    filt = random_filter(2)
+    rgb = np.random.default_rng(3).integers(0, 256, (70, 41, 3), dtype=np.uint8)
+    whole = filt.apply(rgb, 1)
+    monkeypatch.setattr(postfilter, "BAND_PIXELS", 16 * 41)       # 16-row bands with halos
+    assert np.array_equal(filt.apply(rgb, 1), whole)
+    weights = [(layer.weight.double(), (layer.bias[1] if i == 0 else layer.bias).double(), 2.0 ** -layer.shift)
+               for i, layer in enumerate(filt.layers)]
+    as_float64 = filt._run(torch.from_numpy(rgb), weights, False, False).numpy()
+    assert np.array_equal(as_float64, whole)
+
+
+def test_too_large_weights_are_refused():
+    filt = random_filter(4, strength=1.3)
+    with pytest.raises(WeightsError, match="2\\*\\*24"):
+        postfilter.check_exact(filt.layers)
+
+
+def test_class_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="class 4"):
+        random_filter(5).apply(np.zeros((4, 4, 3), np.uint8), 4)
+
+
+def test_load_checks_hash_and_shapes(tmp_path):
+    filt = random_filter(6)
+    blob = save(postfilter.tensors_of(filt.layers))
+    path = tmp_path / "f.safetensors"
+    path.write_bytes(blob)
+    digest = hashlib.sha256(blob).hexdigest()
+    loaded = postfilter.load(path, digest)
+    assert loaded.filter_id == bytes.fromhex(digest)[:8]
+    rgb = np.random.default_rng(7).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    assert np.array_equal(loaded.apply(rgb, 2), filt.apply(rgb, 2))
+    with pytest.raises(WeightsError, match="sha256"):
+        postfilter.load(path, "0" * 64)
+    bad = list(filt.layers)
+    bad[1] = replace(bad[1], weight=bad[1].weight[:, :4])
+    blob = save(postfilter.tensors_of(bad))
+    path.write_bytes(blob)
+    with pytest.raises(WeightsError, match="layer 1"):
+        postfilter.load(path, hashlib.sha256(blob).hexdigest())
+
+
+# -- in the codec, with the shipped weights' filter ---------------------------------
+
+def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
+    from aecodec.format import parse
+    filt = codec.weights.postfilter
+    assert filt is not None, "the shipped model card names a post-filter"
+    for q in (2, 9):
+        data = codec.encode(photo_crop, q)
+        f = parse(data)
+        assert (f.version, f.filter_id, f.filter_class) == (4, filt.filter_id, q - 1)
+        plain = replace(f, filter_id=b"", filter_class=0).to_bytes()     # the same file unfiltered
+        unfiltered = codec.decode_pixels(plain).rgb
+        assert np.array_equal(codec.decode_pixels(data).rgb, filt.apply(unfiltered, q - 1))
+
+
+def test_the_filter_brings_the_decoded_photo_closer(codec, photo_crop):
+    """A real photo the filter was not trained on (scikit-image's astronaut)."""
+    from aecodec.format import parse
+    from conftest import psnr
+    for q in (3, 7, 11):
+        data = codec.encode(photo_crop, q)
+        plain = replace(parse(data), filter_id=b"", filter_class=0).to_bytes()
+        assert psnr(photo_crop, codec.decode_pixels(data).rgb) > psnr(photo_crop, codec.decode_pixels(plain).rgb)
+
+
+def test_unknown_filters_and_classes_are_refused(codec, photo_crop):
+    from aecodec.format import FormatError, parse
+    f = parse(codec.encode(photo_crop, 6))
+    with pytest.raises(FormatError, match="post-filter 0101010101010101"):
+        codec.decode(replace(f, filter_id=b"\1" * 8).to_bytes())
+    with pytest.raises(FormatError, match="class 200"):
+        codec.decode(replace(f, filter_class=200).to_bytes())
+
+
+def test_off_ladder_files_take_the_nearest_quality(codec):
+    ladder = codec.ladder
+    assert [codec._filter_class(s, st) for s, st in ladder] == list(range(len(ladder)))
+    detail = [(i, st) for i, (_, st) in enumerate(ladder) if st]
+    (i0, s0), (i1, s1) = detail[0], detail[1]                 # neighbouring detail steps
+    assert codec._filter_class(4, s0 * 0.99) == i0 and codec._filter_class(4, (s0 * s1) ** 0.5 * 0.99) == i1
+    assert codec._filter_class(4, 10_000) == i0
+    assert codec._filter_class(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
