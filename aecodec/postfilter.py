@@ -27,9 +27,7 @@ its sha256; files name it by the first 8 bytes of that hash (FORMAT.md, version 
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -119,23 +117,9 @@ def tensors_of(layers) -> dict[str, torch.Tensor]:
     return out
 
 
-def load(path: str | Path, sha256: str) -> PostFilter:
-    """The filter in ``path``, whose sha256 must be ``sha256`` (from the model card)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-    path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"cannot read post-filter {path}: {exc.strerror}") from None
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != sha256:
-        raise WeightsError(f"post-filter {path} has sha256 {digest[:16]}..., "
-                           f"the model card expects {sha256[:16]}...")
-    try:
-        tensors = load_safetensors(blob)
-    except SafetensorError as exc:
-        raise WeightsError(f"unreadable post-filter {path}: {exc}") from None
+def from_tensors(tensors: dict[str, torch.Tensor], filter_id: bytes, name: str = "post-filter") -> PostFilter:
+    """The filter in a safetensors dict (``tensors_of``'s layout), checked for shape and
+    for exact float32 arithmetic; ``filter_id``: the first 8 bytes of its file's sha256."""
     layers = []
     while f"layer{len(layers)}.weight" in tensors:
         i = len(layers)
@@ -144,16 +128,16 @@ def load(path: str | Path, sha256: str) -> PostFilter:
             bias = tensors[f"layer{i}.bias"].to(torch.int64)
             shift = int(tensors[f"layer{i}.shift"][0])
         except KeyError as exc:
-            raise WeightsError(f"post-filter {path} lacks {exc}") from None
+            raise WeightsError(f"{name} lacks {exc}") from None
         layers.append(Layer(weight, bias, shift))
-    _check_shapes(layers, path)
+    _check_shapes(layers, name)
     check_exact(layers)
-    return PostFilter(tuple(layers), bytes.fromhex(digest)[:8])
+    return PostFilter(tuple(layers), filter_id)
 
 
-def _check_shapes(layers: list[Layer], path: Path) -> None:
+def _check_shapes(layers: list[Layer], name: str) -> None:
     if len(layers) < 2:
-        raise WeightsError(f"post-filter {path} has {len(layers)} layers, needs at least 2")
+        raise WeightsError(f"{name} has {len(layers)} layers, needs at least 2")
     channels = 3
     for i, layer in enumerate(layers):
         w, b = layer.weight, layer.bias
@@ -162,6 +146,6 @@ def _check_shapes(layers: list[Layer], path: Path) -> None:
               and (not last or w.shape[0] == 3)
               and (b.dim() == 2 and b.shape[0] >= 1 if first else b.dim() == 1) and b.shape[-1] == w.shape[0])
         if not ok:
-            raise WeightsError(f"post-filter {path}: layer {i} has weight {tuple(w.shape)} and bias "
+            raise WeightsError(f"{name}: layer {i} has weight {tuple(w.shape)} and bias "
                                f"{tuple(b.shape)}")
         channels = w.shape[0]

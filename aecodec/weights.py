@@ -20,7 +20,7 @@ from safetensors.torch import load as load_safetensors, save as save_safetensors
 from .card import CARD_NAME, default_weights_dir
 from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
-from .postfilter import PostFilter, load as load_postfilter
+from .postfilter import PostFilter, from_tensors as postfilter_from_tensors
 
 TABLES_KEY = "entropy.freqs"
 TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum")
@@ -59,17 +59,7 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
         config = ModelConfig.from_dict(card["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"unreadable model card {card_path}: {exc}") from None
-    if not blob_path.is_file():
-        raise WeightsError(f"weights file {blob_path} is missing")
-    blob = blob_path.read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != want:
-        raise WeightsError(f"weights file {blob_path} has sha256 {digest[:16]}..., "
-                           f"model card expects {want[:16]}...: truncated or tampered with")
-    try:
-        tensors = load_safetensors(blob)
-    except (SafetensorError, ValueError) as exc:
-        raise WeightsError(f"weights file {blob_path} is not valid safetensors: {exc}") from None
+    tensors, digest = read_pinned(blob_path, want, "weights file")
     if TABLES_KEY not in tensors:
         raise WeightsError(f"weights file {blob_path} holds no entropy tables")
     freqs = tensors.pop(TABLES_KEY).numpy().astype(np.int32)
@@ -83,15 +73,32 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
                          _load_postfilter(card, folder, len(config.quality_ladder())))
 
 
+def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
+    """(tensors, sha256) of a safetensors file whose sha256 the model card pins."""
+    if not path.is_file():
+        raise WeightsError(f"{what} {path} is missing")
+    blob = path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != sha256:
+        raise WeightsError(f"{what} {path} has sha256 {digest[:16]}..., "
+                           f"model card expects {sha256[:16]}...: truncated or tampered with")
+    try:
+        return load_safetensors(blob), digest
+    except (SafetensorError, ValueError) as exc:
+        raise WeightsError(f"{what} {path} is not valid safetensors: {exc}") from None
+
+
 def _load_postfilter(card: dict, folder: Path, qualities: int):
     """The post-filter the card names (``{"file": ..., "sha256": ...}``), or None."""
     entry = card.get("postfilter")
     if entry is None:
         return None
     try:
-        filt = load_postfilter(folder / entry["file"], entry["sha256"])
+        path, sha256 = folder / entry["file"], entry["sha256"]
     except (KeyError, TypeError) as exc:
         raise WeightsError(f"unreadable post-filter entry in the model card: {exc}") from None
+    tensors, digest = read_pinned(path, sha256, "post-filter")
+    filt = postfilter_from_tensors(tensors, bytes.fromhex(digest)[:8], f"post-filter {path}")
     if filt.classes < qualities:
         raise WeightsError(f"the post-filter has {filt.classes} classes for {qualities} qualities")
     return filt
