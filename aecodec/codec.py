@@ -217,12 +217,14 @@ class Codec:
         """The post-filter class for a file of ``n_stages`` + ``step``: the index of the
         ladder quality it is, or else of the nearest one of its kind (the detail
         qualities by step ratio, the others by stage count)."""
-        rungs = [(i, s, st) for i, (s, st) in enumerate(self.ladder) if bool(st) == bool(step)]
-        if not rungs:
-            rungs = list((i, s, st) for i, (s, st) in enumerate(self.ladder))
-        if step:
-            return min(rungs, key=lambda r: (abs(math.log(r[2] / step)) if r[2] else math.inf, r[0]))[0]
-        return min(rungs, key=lambda r: (abs(r[1] - n_stages), r[0]))[0]
+        ladder = self.ladder
+        same_kind = [i for i, (_, st) in enumerate(ladder) if bool(st) == bool(step)] or range(len(ladder))
+
+        def distance(i: int) -> float:
+            stages, rung_step = ladder[i]
+            return abs(math.log(rung_step / step)) if step and rung_step else abs(stages - n_stages)
+
+        return min(same_kind, key=lambda i: (distance(i), i))
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
