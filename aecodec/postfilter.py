@@ -50,6 +50,9 @@ class Layer:
 class PostFilter:
     layers: tuple[Layer, ...]
     filter_id: bytes          # first 8 bytes of the sha256 of its file
+    # (stages, detail step) of the files each class was trained on (the model card's
+    # "classes"): the encoder picks the class by these, not by the ladder it writes
+    class_rungs: tuple[tuple[int, float], ...] = ()
 
     @property
     def classes(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +70,7 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder,
-                         _load_postfilter(card, folder, len(config.quality_ladder())))
+                         _load_postfilter(card, folder))
 
 
 def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
@@ -88,7 +88,7 @@ def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
         raise WeightsError(f"{what} {path} is not valid safetensors: {exc}") from None
 
 
-def _load_postfilter(card: dict, folder: Path, qualities: int):
+def _load_postfilter(card: dict, folder: Path):
     """The post-filter the card names (``{"file": ..., "sha256": ...}``), or None."""
     entry = card.get("postfilter")
     if entry is None:
@@ -99,9 +99,13 @@ def _load_postfilter(card: dict, folder: Path, qualities: int):
         raise WeightsError(f"unreadable post-filter entry in the model card: {exc}") from None
     tensors, digest = read_pinned(path, sha256, "post-filter")
     filt = postfilter_from_tensors(tensors, bytes.fromhex(digest)[:8], f"post-filter {path}")
-    if filt.classes < qualities:
-        raise WeightsError(f"the post-filter has {filt.classes} classes for {qualities} qualities")
-    return filt
+    try:
+        rungs = tuple((int(stages), float(step)) for stages, step in entry["classes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"the model card's post-filter entry needs its classes' (stages, step): {exc}") from None
+    if len(rungs) != filt.classes:
+        raise WeightsError(f"the post-filter has {filt.classes} classes, the model card names {len(rungs)}")
+    return replace(filt, class_rungs=rungs)
 
 
 def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,

@@ -131,9 +131,13 @@ def test_unknown_filters_and_classes_are_refused(codec, photo_crop):
         codec.decode(replace(f, filter_class=200).to_bytes())
 
 
-def test_off_ladder_files_take_the_nearest_quality(codec):
-    ladder = codec.ladder
+def test_off_ladder_files_take_the_nearest_class(codec):
+    """Classes follow the (stages, step) they were trained on (the card's "classes"),
+    so a new ladder cannot give a file the class of another kind of file."""
+    ladder = codec.weights.postfilter.class_rungs
+    assert ladder == codec.ladder                     # the filter was trained on the shipped ladder
     assert [codec._filter_class(s, st) for s, st in ladder] == list(range(len(ladder)))
+    assert codec._filter_class(3, 44.0) == ladder.index((4, 44.0))
     detail = [(i, st) for i, (_, st) in enumerate(ladder) if st]
     (i0, s0), (i1, s1) = detail[0], detail[1]                 # neighbouring detail steps
     assert codec._filter_class(4, s0 * 0.99) == i0 and codec._filter_class(4, (s0 * s1) ** 0.5 * 0.99) == i1

@@ -80,3 +80,15 @@ def test_the_post_filter_is_pinned_by_the_card(weights_copy):
     path.unlink()
     with pytest.raises(WeightsError, match="post-filter .* missing"):
         load_weights(weights_copy)
+
+
+def test_the_post_filter_entry_names_its_classes(weights_copy):
+    card = json.loads((weights_copy / "model.json").read_text())
+    card["postfilter"]["classes"] = card["postfilter"]["classes"][:-1]
+    (weights_copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="13 classes, the model card names 12"):
+        load_weights(weights_copy)
+    del card["postfilter"]["classes"]
+    (weights_copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="classes"):
+        load_weights(weights_copy)

@@ -222,8 +222,9 @@ def pairs_command(out, crops, part, threads):
     torch.set_num_threads(threads)
     config = TrainConfig()
     train, _ = split(list_training_images(config.data_dirs), config.val_every_nth)
-    orig, dec = make_pairs(Codec(device="cpu"), train, crops, 100 + part)
-    np.savez(out, orig=orig, dec=dec)
+    codec = Codec(device="cpu")
+    orig, dec = make_pairs(codec, train, crops, 100 + part)
+    np.savez(out, orig=orig, dec=dec, ladder=np.array(codec.ladder))     # class q = ladder[q]
 
 
 @main.command("fit")
@@ -244,6 +245,8 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, lr, hel
     pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
                   held_out, seed=0)
     integer, record = fit(pairs, channels, layers, steps, qat_steps, lr)
+    if "ladder" in loaded[0]:
+        record["classes"] = [[int(n), float(step)] for n, step in loaded[0]["ladder"]]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     blob = save(postfilter.tensors_of(integer.layers))
@@ -269,7 +272,8 @@ def install_command(weights_dir, run_dir):
     card = json.loads((folder / CARD_NAME).read_text())
     digest = hashlib.sha256(blob).hexdigest()
     card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
-                          "training": {k: v for k, v in record.items() if k != "history"}}
+                          "classes": record["classes"],      # (stages, step) each class was trained on
+                          "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"post-filter {digest[:16]} installed in {folder}")
 
