@@ -19,8 +19,9 @@ algorithm. Each layer is
 clamped to 0..255 for the hidden layers; the last layer's output is a correction
 added to the decoded pixels at the same scale:
 ``pixel = clamp(floor((p * 2**shift + conv(a, W) + b) / 2**shift), 0, 255)``. The first
-layer's bias is chosen per *class* (a byte in the file; this encoder writes the ladder
-quality's index), since what to correct depends on how coarse the coding was.
+layer's bias is chosen per *class* (a byte in the file; each class was trained on
+files of one (stages, detail step), ``class_rungs``), since what to correct depends on
+how coarse the coding was.
 
 The filter is a safetensors file next to the weights, named in the model card with
 its sha256; files name it by the first 8 bytes of that hash (FORMAT.md, version 4).
