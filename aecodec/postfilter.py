@@ -79,12 +79,13 @@ class PostFilter:
                 r1 = min(h, r0 + rows)
                 a0, a1 = max(0, r0 - self.halo), min(h, r1 + self.halo)
                 band = torch.from_numpy(np.ascontiguousarray(rgb[a0:a1])).to(device)
-                out[r0:r1] = self._run(band, weights, a0 > 0, a1 < h)[r0 - a0:r1 - a0].cpu().numpy()
+                out[r0:r1] = self._run(band, weights)[r0 - a0:r1 - a0].cpu().numpy()
         return out
 
-    def _run(self, band: torch.Tensor, weights, cut_top: bool, cut_bottom: bool) -> torch.Tensor:
-        """The network on rows of the image; rows within ``halo`` of a cut edge are
-        wrong and discarded by the caller (zero padding stands for the image border)."""
+    @staticmethod
+    def _run(band: torch.Tensor, weights) -> torch.Tensor:
+        """The network on rows of the image; rows within ``halo`` of a band's cut edge
+        are wrong and discarded by ``apply`` (zero padding stands for the image border)."""
         pixels = band.permute(2, 0, 1)[None].to(weights[0][0].dtype).contiguous(memory_format=torch.channels_last)
         a = pixels
         for i, (w, b, scale) in enumerate(weights):

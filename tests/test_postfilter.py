@@ -64,7 +64,7 @@ def test_float64_and_bands_agree(monkeypatch):
     assert np.array_equal(filt.apply(rgb, 1), whole)
     weights = [(layer.weight.double(), (layer.bias[1] if i == 0 else layer.bias).double(), 2.0 ** -layer.shift)
                for i, layer in enumerate(filt.layers)]
-    as_float64 = filt._run(torch.from_numpy(rgb), weights, False, False).numpy()
+    as_float64 = filt._run(torch.from_numpy(rgb), weights).numpy()
     assert np.array_equal(as_float64, whole)
 
 

@@ -102,7 +102,8 @@ class FloatFilter(nn.Module):
     @torch.no_grad()
     def quantize(self, x: torch.Tensor, cls: torch.Tensor) -> None:
         """Fix the grids: activations from their 99.99th percentile on a batch, weights
-        as fine as exact float32 sums allow (with half the headroom left for drift)."""
+        as fine as keeps their sums within a quarter of the exact float32 range (room
+        for the weights to grow while training goes on)."""
         record = []
         self(x, cls, record)
         self.act_bits = [int(math.floor(math.log2(255 / max(float(torch.quantile(a.flatten()[::97], 0.9999)), 1e-3))))
