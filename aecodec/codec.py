@@ -382,8 +382,8 @@ class Codec:
         """The decoded image through the post-filter the file names (if any)."""
         if not f.filter_id:
             return rgb
-        filt = self.weights.postfilter
-        if filt is None or filt.filter_id != f.filter_id:
+        filt = self.weights.postfilter_for(f.filter_id)
+        if filt is None:
             raise FormatError(f"the file needs post-filter {f.filter_id.hex()}, which model "
                               f"{self.model_id} does not have")
         if f.filter_class >= filt.classes:

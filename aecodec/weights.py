@@ -35,6 +35,16 @@ class LoadedWeights:
     model_id: bytes
     folder: Path
     postfilter: PostFilter | None = None     # the card's "postfilter", if it names one
+    # filters of earlier releases (the card's "earlier_postfilters"): only decoded, so
+    # files that name them keep their pixels when a release ships a new filter
+    earlier_postfilters: tuple[PostFilter, ...] = ()
+
+    def postfilter_for(self, filter_id: bytes) -> PostFilter | None:
+        """The filter a file names by ``filter_id``, current or earlier, or None."""
+        for filt in (self.postfilter, *self.earlier_postfilters):
+            if filt is not None and filt.filter_id == filter_id:
+                return filt
+        return None
 
     def build_model(self) -> VQVAE:
         model = VQVAE(self.config)
@@ -70,7 +80,7 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder,
-                         _load_postfilter(card, folder))
+                         _load_postfilter(card, folder), _load_earlier_postfilters(card, folder))
 
 
 def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
@@ -88,17 +98,30 @@ def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
         raise WeightsError(f"{what} {path} is not valid safetensors: {exc}") from None
 
 
-def _load_postfilter(card: dict, folder: Path):
-    """The post-filter the card names (``{"file": ..., "sha256": ...}``), or None."""
-    entry = card.get("postfilter")
-    if entry is None:
-        return None
+def _read_postfilter(entry, folder: Path) -> PostFilter:
+    """The filter of a card entry ``{"file": ..., "sha256": ...}``, checked."""
     try:
         path, sha256 = folder / entry["file"], entry["sha256"]
     except (KeyError, TypeError) as exc:
         raise WeightsError(f"unreadable post-filter entry in the model card: {exc}") from None
     tensors, digest = read_pinned(path, sha256, "post-filter")
-    filt = postfilter_from_tensors(tensors, bytes.fromhex(digest)[:8], f"post-filter {path}")
+    return postfilter_from_tensors(tensors, bytes.fromhex(digest)[:8], f"post-filter {path}")
+
+
+def _load_earlier_postfilters(card: dict, folder: Path) -> tuple[PostFilter, ...]:
+    entries = card.get("earlier_postfilters", [])
+    if not isinstance(entries, list):
+        raise WeightsError("the model card's earlier_postfilters must be a list")
+    return tuple(_read_postfilter(entry, folder) for entry in entries)
+
+
+def _load_postfilter(card: dict, folder: Path):
+    """The post-filter the card names (``{"file": ..., "sha256": ..., "classes": ...}``),
+    or None; the encoder writes files for it."""
+    entry = card.get("postfilter")
+    if entry is None:
+        return None
+    filt = _read_postfilter(entry, folder)
     try:
         rungs = tuple((int(stages), float(step)) for stages, step in entry["classes"])
     except (KeyError, TypeError, ValueError) as exc:

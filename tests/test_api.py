@@ -265,6 +265,19 @@ def test_files_with_an_untilted_detail_layer_still_decode(codec):
     assert (codec.decode_pixels(data).rgb.astype(int) == want).all()
 
 
+def test_files_of_an_earlier_post_filter_still_decode(codec):
+    """Format version 4, written at commit 4fda122 at its quality 7 (4 stages + step 32)
+    from the same crop, naming the first shipped post-filter (e7e9ca6ca51f937f): a
+    later filter in the card must not change its pixels."""
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    data = (data_dir / "format-v4-q7.aec").read_bytes()
+    f = parse(data)
+    assert (f.version, f.stage_count, f.filter_id.hex(), f.filter_class) == (4, 4, "e7e9ca6ca51f937f", 6)
+    want = np.asarray(Image.open(data_dir / "format-v4-q7.decoded.png")).astype(int)
+    assert (codec.decode_pixels(data).rgb.astype(int) == want).all()
+
+
 def test_encoder_writes_what_the_previous_release_wrote(codec, kodak_dir):
     """Stage payloads are byte for byte what that release wrote from the same photo:
     without the post-filter's header fields (version 4), the file is that release's

@@ -84,11 +84,42 @@ def test_the_post_filter_is_pinned_by_the_card(weights_copy):
 
 def test_the_post_filter_entry_names_its_classes(weights_copy):
     card = json.loads((weights_copy / "model.json").read_text())
+    n = len(card["postfilter"]["classes"])
     card["postfilter"]["classes"] = card["postfilter"]["classes"][:-1]
     (weights_copy / "model.json").write_text(json.dumps(card))
-    with pytest.raises(WeightsError, match="13 classes, the model card names 12"):
+    with pytest.raises(WeightsError, match=f"{n} classes, the model card names {n - 1}"):
         load_weights(weights_copy)
     del card["postfilter"]["classes"]
     (weights_copy / "model.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="classes"):
+        load_weights(weights_copy)
+
+
+def test_installing_a_filter_keeps_the_one_it_replaces(weights_copy, tmp_path):
+    """Files name their filter by id, so a release with a new filter must still read the
+    files of the old one: ``install`` moves it to the card's "earlier_postfilters"."""
+    import torch
+    from click.testing import CliRunner
+    from safetensors.torch import save
+    from aecodec.postfilter import tensors_of
+    from aecodec.train.postfilter import main
+    from test_postfilter import random_filter
+    old = load_weights(weights_copy).postfilter
+    run = tmp_path / "run"
+    run.mkdir()
+    new = random_filter(0, classes=len(old.class_rungs))
+    (run / "postfilter.safetensors").write_bytes(save(tensors_of(new.layers)))
+    (run / "postfilter.json").write_text(json.dumps({"classes": [list(r) for r in old.class_rungs]}))
+    result = CliRunner().invoke(main, ["install", str(weights_copy), str(run)])
+    assert result.exit_code == 0, result.output
+    w = load_weights(weights_copy)
+    assert w.postfilter.filter_id not in (old.filter_id, b"")
+    assert torch.equal(w.postfilter.layers[0].weight, new.layers[0].weight)
+    kept = w.postfilter_for(old.filter_id)
+    assert kept is not None and all(torch.equal(a.weight, b.weight) for a, b in zip(kept.layers, old.layers))
+    assert w.postfilter_for(b"\1" * 8) is None
+    card = json.loads((weights_copy / "model.json").read_text())
+    path = weights_copy / card["earlier_postfilters"][0]["file"]
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(WeightsError, match="post-filter .* sha256"):
         load_weights(weights_copy)

@@ -263,15 +263,23 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, lr, hel
 @click.argument("weights_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def install_command(weights_dir, run_dir):
-    """Put RUN_DIR's post-filter into WEIGHTS_DIR and name it in the model card."""
+    """Put RUN_DIR's post-filter into WEIGHTS_DIR and name it in the model card. The
+    filter it replaces stays, under its id, in the card's "earlier_postfilters", so
+    the files that name it still decode to the same pixels."""
     import hashlib
     from ..card import CARD_NAME
     blob = (Path(run_dir) / "postfilter.safetensors").read_bytes()
     record = json.loads((Path(run_dir) / "postfilter.json").read_text())
     folder = Path(weights_dir)
-    (folder / "postfilter.safetensors").write_bytes(blob)
     card = json.loads((folder / CARD_NAME).read_text())
     digest = hashlib.sha256(blob).hexdigest()
+    previous = card.get("postfilter")
+    if previous and previous["sha256"] != digest:
+        kept = f"postfilter-{previous['filter_id']}.safetensors"
+        (folder / previous["file"]).rename(folder / kept)
+        card.setdefault("earlier_postfilters", []).append(
+            {"file": kept, "sha256": previous["sha256"], "filter_id": previous["filter_id"]})
+    (folder / "postfilter.safetensors").write_bytes(blob)
     card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
                           "classes": record["classes"],      # (stages, step) each class was trained on
                           "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
