@@ -34,13 +34,14 @@ CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
 
 
-def make_pairs(codec, files: list[Path], crops: int, seed: int, log=print) -> tuple[np.ndarray, np.ndarray]:
-    """(originals [N, CROP, CROP, 3], decoded [N, qualities, CROP, CROP, 3]), uint8."""
+def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tuple[int, float]],
+               log=print) -> tuple[np.ndarray, np.ndarray]:
+    """(originals [N, CROP, CROP, 3], decoded [N, rungs, CROP, CROP, 3]), uint8; one
+    decode per (stages, detail step) rung: the filter's classes."""
     from PIL import Image
     rng = np.random.default_rng(seed)
-    qualities = len(codec.qualities)
     orig = np.zeros((crops, CROP, CROP, 3), np.uint8)
-    dec = np.zeros((crops, qualities, CROP, CROP, 3), np.uint8)
+    dec = np.zeros((crops, len(rungs), CROP, CROP, 3), np.uint8)
     t0 = time.time()
     for i in range(crops):
         with Image.open(files[rng.integers(len(files))]) as im:
@@ -52,9 +53,9 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, log=print) -> tu
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         orig[i] = crop = np.ascontiguousarray(crop)
-        for q in range(qualities):
-            coded = parse(codec.encode(crop, q + 1))      # decoded without any post-filter it names
-            dec[i, q] = codec.decode_pixels(replace(coded, filter_id=b"", filter_class=0).to_bytes()).rgb
+        for r, (stages, step) in enumerate(rungs):
+            coded = parse(codec.encode_at(crop, stages, step))     # decoded without the post-filter it names
+            dec[i, r] = codec.decode_pixels(replace(coded, filter_id=b"", filter_class=0).to_bytes()).rgb
         if i % 20 == 0:
             log(f"pairs: {i}/{crops} crops, {time.time() - t0:.0f} s")
     return orig, dec
@@ -214,9 +215,11 @@ def main():
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--crops", type=int, default=230)
 @click.option("--part", type=int, default=0, help="Seeds the crops (run parts in parallel).")
+@click.option("--rungs", default="", help="stages:step,... the classes to train (default: the card's ladder).")
 @click.option("--threads", type=int, default=1)
-def pairs_command(out, crops, part, threads):
-    """Code and decode random training crops at every quality into OUT (.npz)."""
+def pairs_command(out, crops, part, rungs, threads):
+    """Code and decode random training crops at every rung (stages, detail step) into
+    OUT (.npz)."""
     from ..codec import Codec
     from .config import TrainConfig
     from .data import list_training_images, split
@@ -224,8 +227,9 @@ def pairs_command(out, crops, part, threads):
     config = TrainConfig()
     train, _ = split(list_training_images(config.data_dirs), config.val_every_nth)
     codec = Codec(device="cpu")
-    orig, dec = make_pairs(codec, train, crops, 100 + part)
-    np.savez(out, orig=orig, dec=dec, ladder=np.array(codec.ladder))     # class q = ladder[q]
+    rungs = [(int(a), float(b)) for a, b in (r.split(":") for r in rungs.split(","))] if rungs else list(codec.ladder)
+    orig, dec = make_pairs(codec, train, crops, 100 + part, rungs)
+    np.savez(out, orig=orig, dec=dec, ladder=np.array(rungs))     # class k was trained on rungs[k]
 
 
 @main.command("fit")
