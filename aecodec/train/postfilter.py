@@ -1,8 +1,9 @@
 """Training the post-filter (aecodec/postfilter.py): pairs, float training, integer export.
 
 1. Pairs: random crops of the training photos (never the held-out ones), each coded
-   and decoded at every quality of the shipped ladder by the codec itself, so the
-   filter learns the artifacts the decoder really produces.
+   and decoded by the codec itself at every rung (stages, detail step) of the shipped
+   ladder, or of ``--rungs``, so the filter learns the artifacts the decoder really
+   produces; each rung is a class.
 2. Float training of ``FloatFilter`` with each crop's squared error divided by the
    unfiltered one: the coarse qualities' errors are ten times the fine ones', and a
    plain mean would spend the whole network on them.
@@ -221,13 +222,17 @@ def pairs_command(out, crops, part, rungs, threads):
     """Code and decode random training crops at every rung (stages, detail step) into
     OUT (.npz)."""
     from ..codec import Codec
+    from ..model.vqvae import parse_ladder
     from .config import TrainConfig
     from .data import list_training_images, split
     torch.set_num_threads(threads)
     config = TrainConfig()
     train, _ = split(list_training_images(config.data_dirs), config.val_every_nth)
     codec = Codec(device="cpu")
-    rungs = [(int(a), float(b)) for a, b in (r.split(":") for r in rungs.split(","))] if rungs else list(codec.ladder)
+    try:
+        rungs = parse_ladder(rungs) if rungs else list(codec.ladder)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rungs") from None
     orig, dec = make_pairs(codec, train, crops, 100 + part, rungs)
     np.savez(out, orig=orig, dec=dec, ladder=np.array(rungs))     # class k was trained on rungs[k]
 
@@ -279,10 +284,11 @@ def install_command(weights_dir, run_dir):
     digest = hashlib.sha256(blob).hexdigest()
     previous = card.get("postfilter")
     if previous and previous["sha256"] != digest:
-        kept = f"postfilter-{previous['filter_id']}.safetensors"
+        old_id = previous["sha256"][:16]
+        kept = f"postfilter-{old_id}.safetensors"
         (folder / previous["file"]).rename(folder / kept)
         card.setdefault("earlier_postfilters", []).append(
-            {"file": kept, "sha256": previous["sha256"], "filter_id": previous["filter_id"]})
+            {"file": kept, "sha256": previous["sha256"], "filter_id": old_id})
     (folder / "postfilter.safetensors").write_bytes(blob)
     card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
                           "classes": record["classes"],      # (stages, step) each class was trained on
