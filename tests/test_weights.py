@@ -118,6 +118,12 @@ def test_installing_a_filter_keeps_the_one_it_replaces(weights_copy, tmp_path):
     kept = w.postfilter_for(old.filter_id)
     assert kept is not None and all(torch.equal(a.weight, b.weight) for a, b in zip(kept.layers, old.layers))
     assert w.postfilter_for(b"\1" * 8) is None
+    import numpy as np
+    from PIL import Image
+    from aecodec.codec import Codec
+    golden = Path(__file__).parent / "data" / "format-v4-q7.aec"       # names the replaced filter
+    want = np.asarray(Image.open(golden.with_suffix(".decoded.png")))
+    assert np.array_equal(Codec(weights_copy, device="cpu").decode_pixels(golden.read_bytes()).rgb, want)
     card = json.loads((weights_copy / "model.json").read_text())
     path = weights_copy / card["earlier_postfilters"][0]["file"]
     path.write_bytes(path.read_bytes()[:-1])
