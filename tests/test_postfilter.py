@@ -143,3 +143,18 @@ def test_off_ladder_files_take_the_nearest_class(codec):
     assert codec._filter_class(4, s0 * 0.99) == i0 and codec._filter_class(4, (s0 * s1) ** 0.5 * 0.99) == i1
     assert codec._filter_class(4, 10_000) == max(detail, key=lambda d: d[1])[0]     # the coarsest step trained
     assert codec._filter_class(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
+
+
+def test_training_exports_an_exact_filter():
+    """``fit`` ends in an integer filter that passes ``check_exact`` (its last layer's
+    shift included, which tiny nets with fine activation grids used to overflow), with
+    the float network's held-out gains in its record."""
+    from aecodec.train.postfilter import Pairs, fit
+    rng = np.random.default_rng(0)
+    orig = rng.integers(0, 256, (6, 256, 256, 3), dtype=np.uint8)
+    noisy = orig[:, None].astype(int) + rng.integers(-8, 9, (6, 2, 256, 256, 3))
+    pairs = Pairs(orig, np.clip(noisy, 0, 255).astype(np.uint8), held_out=2, seed=0)
+    filt, record = fit(pairs, 4, 3, steps=20, qat_steps=10, lr=1e-3, qat_lr=1e-4, batch=4, patch=32,
+                       log=lambda *a: None)
+    assert filt.classes == 2 and len(filt.layers) == 3
+    assert len(record["float_held_out_gain_db"]) == 2

@@ -114,8 +114,14 @@ class FloatFilter(nn.Module):
 
     def _weight_bits(self, i: int) -> int:
         worst = float(self.convs[i].weight.abs().sum(dim=(1, 2, 3)).max()) * 255
-        return min(int(math.floor(math.log2(postfilter.FLOAT32_EXACT / 4 / worst))),
+        bits = min(int(math.floor(math.log2(postfilter.FLOAT32_EXACT / 4 / worst))),
                    int(math.floor(math.log2(32000 / float(self.convs[i].weight.abs().max())))))
+        if i + 1 == len(self.convs):
+            # the last layer also adds the pixels at 2**shift (shift = bits + input bits
+            # - PIXEL_BITS): keep that term within half the exact range too
+            in_bits = self.act_bits[-1] if self.act_bits else PIXEL_BITS
+            bits = min(bits, int(math.log2(postfilter.FLOAT32_EXACT / 2 / 255)) - in_bits + PIXEL_BITS)
+        return bits
 
     @torch.no_grad()
     def to_layers(self) -> tuple[postfilter.Layer, ...]:
@@ -160,21 +166,32 @@ def relative_loss(out: torch.Tensor, dec: torch.Tensor, orig: torch.Tensor) -> t
     return (((out - orig) ** 2).mean(dim=(1, 2, 3)) / before).mean()
 
 
-def gains(filt: postfilter.PostFilter, pairs: Pairs) -> list[float]:
-    """Mean PSNR gain (dB) per class of the integer filter on the held-out pairs."""
+def gains(run, pairs: Pairs) -> list[float]:
+    """Mean PSNR gain (dB) per class on the held-out pairs of ``run(decoded uint8
+    image, class)`` -> filtered uint8 image."""
     out = []
     for c in range(pairs.val_dec.shape[1]):
         g = []
         for orig, dec in zip(pairs.val_orig, pairs.val_dec[:, c]):
             before = np.mean((dec.astype(np.float64) - orig) ** 2)
-            after = np.mean((filt.apply(dec, c).astype(np.float64) - orig) ** 2)
+            after = np.mean((run(dec, c).astype(np.float64) - orig) ** 2)
             g.append(10 * math.log10(before / max(after, 1e-9)))
         out.append(float(np.mean(g)))
     return out
 
 
+@torch.no_grad()
+def _float_filtered(model: FloatFilter, dec: np.ndarray, cls: int) -> np.ndarray:
+    """The float model's output floored to pixels, as the integer filter's is."""
+    out = model(_to_input(dec[None]).contiguous(memory_format=torch.channels_last), torch.tensor([cls]))
+    return (out[0] * 2 ** PIXEL_BITS).floor().clamp(0, 255).permute(1, 2, 0).numpy()
+
+
 def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr: float,
-        batch: int = 16, patch: int = 64, log=print) -> tuple[postfilter.PostFilter, dict]:
+        qat_lr: float | None = None, batch: int = 16, patch: int = 64,
+        log=print) -> tuple[postfilter.PostFilter, dict]:
+    """Float steps on one cosine from ``lr``, then the integer-aware steps: on the same
+    cosine's tail, or on a cosine of their own from ``qat_lr``."""
     torch.manual_seed(0)
     classes = pairs.dec.shape[1]
     model = FloatFilter(channels, layers, classes).to(memory_format=torch.channels_last)
@@ -183,12 +200,16 @@ def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr
     warmup = 300
 
     def lr_at(s):
+        if qat_lr is not None and s >= steps:
+            return qat_lr / lr * 0.5 * (1 + math.cos(math.pi * (s - steps) / qat_steps))
         return min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     t0, running, history = time.time(), 1.0, []
     for step in range(1, total + 1):
         if step == steps + 1:
+            float_gain = gains(lambda d, c: _float_filtered(model, d, c), pairs)
+            log(f"float filter, held-out PSNR gain per class (dB): {[round(g, 4) for g in float_gain]}")
             dec, _, cls = pairs.batch(64, patch)
             model.quantize(dec, cls)
             log(f"integer grids: activations 2^-{model.act_bits}, weights 2^-{model.weight_bits}")
@@ -204,7 +225,8 @@ def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr
             history.append({"step": step, "relative_error": round(running, 5), "seconds": round(time.time() - t0)})
     integer = postfilter.PostFilter(model.to_layers(), b"\0" * 8)
     postfilter.check_exact(integer.layers)
-    return integer, {"history": history, "act_bits": model.act_bits}
+    return integer, {"history": history, "act_bits": model.act_bits,
+                     "float_held_out_gain_db": [round(g, 4) for g in float_gain]}
 
 
 @click.group()
@@ -244,26 +266,28 @@ def pairs_command(out, crops, part, rungs, threads):
 @click.option("--layers", type=int, default=4)
 @click.option("--steps", type=int, default=20000, help="Float training steps.")
 @click.option("--qat-steps", type=int, default=3000, help="Steps with the integer rounding simulated.")
+@click.option("--qat-lr", type=float, default=None,
+              help="Restart those steps on a cosine from this rate (default: the float cosine's tail).")
 @click.option("--lr", type=float, default=1e-3)
 @click.option("--held-out", type=int, default=40, help="Crops kept out of training, for the gains.")
 @click.option("--threads", type=int, default=2)
-def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, lr, held_out, threads):
+def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr, lr, held_out, threads):
     """Train on PAIR_FILES and write OUT_DIR/postfilter.safetensors with its record."""
     from safetensors.torch import save
     torch.set_num_threads(threads)
     loaded = [np.load(f) for f in pair_files]
     pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
                   held_out, seed=0)
-    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr)
+    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr)
     if "ladder" in loaded[0]:
         record["classes"] = [[int(n), float(step)] for n, step in loaded[0]["ladder"]]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     blob = save(postfilter.tensors_of(integer.layers))
     (out / "postfilter.safetensors").write_bytes(blob)
-    record.update(channels=channels, layers=layers, steps=steps, qat_steps=qat_steps, lr=lr,
+    record.update(channels=channels, layers=layers, steps=steps, qat_steps=qat_steps, qat_lr=qat_lr, lr=lr,
                   pairs=[str(f) for f in pair_files], held_out_crops=held_out,
-                  held_out_gain_db=[round(g, 4) for g in gains(integer, pairs)])
+                  held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs)])
     (out / "postfilter.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"held-out PSNR gain per class (dB): {record['held_out_gain_db']}")
 
