@@ -158,3 +158,6 @@ def test_training_exports_an_exact_filter():
                        log=lambda *a: None)
     assert filt.classes == 2 and len(filt.layers) == 3
     assert len(record["float_held_out_gain_db"]) == 2
+    filt, record = fit(pairs, 4, 3, steps=20, qat_steps=0, lr=1e-3, batch=4, patch=32,
+                       log=lambda *a: None)        # no integer-aware steps: rounded as it is
+    assert len(filt.layers) == 3 and record["history"][-1]["step"] == 20

@@ -206,23 +206,29 @@ def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     t0, running, history = time.time(), 1.0, []
-    for step in range(1, total + 1):
-        if step == steps + 1:
-            float_gain = gains(lambda d, c: _float_filtered(model, d, c), pairs)
-            log(f"float filter, held-out PSNR gain per class (dB): {[round(g, 4) for g in float_gain]}")
-            dec, _, cls = pairs.batch(64, patch)
-            model.quantize(dec, cls)
-            log(f"integer grids: activations 2^-{model.act_bits}, weights 2^-{model.weight_bits}")
-        dec, orig, cls = pairs.batch(batch, patch)
-        loss = relative_loss(model(dec.contiguous(memory_format=torch.channels_last), cls), dec, orig)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        running = 0.98 * running + 0.02 * loss.item()
-        if step % 1000 == 0 or step == total:
-            log(f"step {step}: relative error {running:.4f}, {time.time() - t0:.0f} s")
-            history.append({"step": step, "relative_error": round(running, 5), "seconds": round(time.time() - t0)})
+
+    def train(first: int, last: int) -> None:
+        nonlocal running
+        for step in range(first, last + 1):
+            dec, orig, cls = pairs.batch(batch, patch)
+            loss = relative_loss(model(dec.contiguous(memory_format=torch.channels_last), cls), dec, orig)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            running = 0.98 * running + 0.02 * loss.item()
+            if step % 1000 == 0 or step == total:
+                log(f"step {step}: relative error {running:.4f}, {time.time() - t0:.0f} s")
+                history.append({"step": step, "relative_error": round(running, 5),
+                                "seconds": round(time.time() - t0)})
+
+    train(1, steps)
+    float_gain = gains(lambda d, c: _float_filtered(model, d, c), pairs)
+    log(f"float filter, held-out PSNR gain per class (dB): {[round(g, 4) for g in float_gain]}")
+    dec, _, cls = pairs.batch(64, patch)
+    model.quantize(dec, cls)
+    log(f"integer grids: activations 2^-{model.act_bits}, weights 2^-{model.weight_bits}")
+    train(steps + 1, total)
     integer = postfilter.PostFilter(model.to_layers(), b"\0" * 8)
     postfilter.check_exact(integer.layers)
     return integer, {"history": history, "act_bits": model.act_bits,
