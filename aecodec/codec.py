@@ -214,18 +214,7 @@ class Codec:
                        filter_class=self._filter_class(len(payloads), step) if filt else 0)
 
     def _filter_class(self, n_stages: int, step: float) -> int:
-        """The post-filter class for a file of ``n_stages`` + ``step``: the class trained
-        on such files, or else on the nearest of its kind (with a detail layer: the
-        nearest step and then stage count; without: the nearest stage count)."""
-        ladder = self.weights.postfilter.class_rungs
-        same_kind = [i for i, (_, st) in enumerate(ladder) if bool(st) == bool(step)] or range(len(ladder))
-
-        def distance(i: int) -> tuple:
-            stages, rung_step = ladder[i]
-            steps_apart = abs(math.log(rung_step / step)) if step and rung_step else 0.0
-            return steps_apart, abs(stages - n_stages), i
-
-        return min(same_kind, key=distance)
+        return self.weights.postfilter.class_for(n_stages, step)
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the

@@ -28,6 +28,7 @@ its sha256; files name it by the first 8 bytes of that hash (FORMAT.md, version 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,20 @@ class PostFilter:
     @property
     def classes(self) -> int:
         return self.layers[0].bias.shape[0]
+
+    def class_for(self, n_stages: int, step: float) -> int:
+        """The class for a file of ``n_stages`` + detail ``step``: the class trained on
+        such files, or else on the nearest of its kind (with a detail layer: the
+        nearest step and then stage count; without: the nearest stage count)."""
+        rungs = self.class_rungs
+        same_kind = [i for i, (_, st) in enumerate(rungs) if bool(st) == bool(step)] or range(len(rungs))
+
+        def distance(i: int) -> tuple:
+            stages, rung_step = rungs[i]
+            steps_apart = abs(math.log(rung_step / step)) if step and rung_step else 0.0
+            return steps_apart, abs(stages - n_stages), i
+
+        return min(same_kind, key=distance)
 
     @property
     def halo(self) -> int:

@@ -101,6 +101,36 @@ class FloatFilter(nn.Module):
                 scale = 2.0 ** self.act_bits[i]
                 a = _round_ste(a * scale).clamp(0, 255) / scale
 
+    @classmethod
+    @torch.no_grad()
+    def from_integer(cls, filt: postfilter.PostFilter, layers: int, class_rungs) -> "FloatFilter":
+        """The float twin of a trained integer filter, to train on from where it
+        stopped: class k starts from ``filt``'s class for ``class_rungs[k]``, and
+        ``layers`` beyond the filter's are identity layers inserted before the last
+        (a ReLU passes its non-negative input unchanged), so the start computes what
+        ``filt`` does up to its rounding."""
+        channels, extra = filt.layers[0].weight.shape[0], layers - len(filt.layers)
+        if extra < 0 or any(layer.weight.shape[0] != channels for layer in filt.layers[:-1]):
+            raise ValueError(f"cannot grow a {len(filt.layers)}-layer filter to {layers} layers")
+        model = cls(channels, layers, len(class_rungs))
+        in_bits = PIXEL_BITS
+        for i, layer in enumerate(filt.layers):
+            out_bits = PIXEL_BITS     # any hidden grid gives the same function (ReLU is homogeneous)
+            conv = model.convs[i if i + 1 < len(filt.layers) else layers - 1]
+            conv.weight.copy_(layer.weight.double() * 2.0 ** (in_bits - layer.shift - out_bits))
+            bias = (layer.bias.double() - 2 ** (layer.shift - 1)) / 2.0 ** (layer.shift + out_bits)
+            if i == 0:
+                conv.bias.zero_()
+                model.class_bias.weight.copy_(bias[[filt.class_for(n, st) for n, st in class_rungs]])
+            else:
+                conv.bias.copy_(bias)
+            in_bits = out_bits
+        for conv in model.convs[len(filt.layers) - 1:layers - 1]:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[:, :, 1, 1].copy_(torch.eye(channels))
+        return model
+
     @torch.no_grad()
     def quantize(self, x: torch.Tensor, cls: torch.Tensor) -> None:
         """Fix the grids: activations from their 99.99th percentile on a batch, weights
@@ -182,19 +212,21 @@ def gains(run, pairs: Pairs) -> list[float]:
 
 @torch.no_grad()
 def _float_filtered(model: FloatFilter, dec: np.ndarray, cls: int) -> np.ndarray:
-    """The float model's output floored to pixels, as the integer filter's is."""
+    """The float model's output rounded to pixels, as the integer filter's is (its
+    last bias carries the half)."""
     out = model(_to_input(dec[None]).contiguous(memory_format=torch.channels_last), torch.tensor([cls]))
-    return (out[0] * 2 ** PIXEL_BITS).floor().clamp(0, 255).permute(1, 2, 0).numpy()
+    return _round_ste(out[0] * 2 ** PIXEL_BITS).clamp(0, 255).permute(1, 2, 0).numpy()
 
 
 def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr: float,
-        qat_lr: float | None = None, batch: int = 16, patch: int = 64,
+        qat_lr: float | None = None, batch: int = 16, patch: int = 64, init: FloatFilter | None = None,
         log=print) -> tuple[postfilter.PostFilter, dict]:
     """Float steps on one cosine from ``lr``, then the integer-aware steps: on the same
-    cosine's tail, or on a cosine of their own from ``qat_lr``."""
+    cosine's tail, or on a cosine of their own from ``qat_lr``. ``init``: start from
+    this network (``FloatFilter.from_integer``) instead of a random one."""
     torch.manual_seed(0)
     classes = pairs.dec.shape[1]
-    model = FloatFilter(channels, layers, classes).to(memory_format=torch.channels_last)
+    model = (init or FloatFilter(channels, layers, classes)).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr)
     total = steps + qat_steps
     warmup = 300
@@ -276,17 +308,34 @@ def pairs_command(out, crops, part, rungs, threads):
               help="Restart those steps on a cosine from this rate (default: the float cosine's tail).")
 @click.option("--lr", type=float, default=1e-3)
 @click.option("--held-out", type=int, default=40, help="Crops kept out of training, for the gains.")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Start from the post-filter of these weights (its channels; --layers may add layers).")
 @click.option("--threads", type=int, default=2)
-def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr, lr, held_out, threads):
+def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr, lr, held_out, init_from,
+                threads):
     """Train on PAIR_FILES and write OUT_DIR/postfilter.safetensors with its record."""
     from safetensors.torch import save
     torch.set_num_threads(threads)
     loaded = [np.load(f) for f in pair_files]
     pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
                   held_out, seed=0)
-    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr)
-    if "ladder" in loaded[0]:
-        record["classes"] = [[int(n), float(step)] for n, step in loaded[0]["ladder"]]
+    rungs = [(int(n), float(step)) for n, step in loaded[0]["ladder"]] if "ladder" in loaded[0] else None
+    init = start = None
+    if init_from:
+        from ..weights import load_weights
+        start = load_weights(init_from).postfilter
+        if start is None or rungs is None:
+            raise click.UsageError("--init-from needs weights with a post-filter and pairs with their rungs")
+        try:
+            init = FloatFilter.from_integer(start, layers, rungs)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--layers") from None
+        channels = start.layers[0].weight.shape[0]
+    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr, init=init)
+    if rungs:
+        record["classes"] = [list(r) for r in rungs]
+    if start:
+        record["init_from"] = start.filter_id.hex()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     blob = save(postfilter.tensors_of(integer.layers))
