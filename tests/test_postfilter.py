@@ -165,19 +165,22 @@ def test_training_exports_an_exact_filter():
 
 def test_training_starts_from_the_shipped_filter(codec, photo_crop):
     """``FloatFilter.from_integer`` computes what the integer filter does, up to the
-    rounding of its hidden activations, and the identity layers it inserts to deepen
-    it change nothing; a new class starts from its nearest trained one."""
+    rounding (and clipping) of its hidden activations, and the identity layers it
+    inserts to deepen it change nothing; a new class starts from its nearest trained
+    one."""
+    from aecodec.format import parse
     from aecodec.train.postfilter import FloatFilter, _float_filtered
     filt = codec.weights.postfilter
     rungs = [*filt.class_rungs, (3, 54.0)]
     shallow = FloatFilter.from_integer(filt, len(filt.layers), rungs)
     deep = FloatFilter.from_integer(filt, len(filt.layers) + 2, rungs)
-    rgb = photo_crop[:96, :96]
-    for cls in (0, len(filt.class_rungs) - 1):
-        integer = filt.apply(rgb, cls).astype(int)
-        twin = _float_filtered(shallow, rgb, cls).astype(int)
+    for q in (1, 9):                          # what the filter sees: the codec's own decodes
+        f = parse(codec.encode(photo_crop, q))
+        decoded = codec.decode_pixels(replace(f, filter_id=b"", filter_class=0).to_bytes()).rgb
+        integer = filt.apply(decoded, f.filter_class).astype(int)
+        twin = _float_filtered(shallow, decoded, f.filter_class).astype(int)
         assert np.abs(twin - integer).mean() < 0.2 and (np.abs(twin - integer) > 1).mean() < 0.01
-        assert np.array_equal(_float_filtered(deep, rgb, cls), twin)
+        assert np.array_equal(_float_filtered(deep, decoded, f.filter_class), twin)
     assert torch.equal(deep.class_bias.weight[-1], deep.class_bias.weight[filt.class_for(3, 54.0)])
     with pytest.raises(ValueError, match="cannot grow"):
         FloatFilter.from_integer(filt, len(filt.layers) - 1, rungs)

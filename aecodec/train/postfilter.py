@@ -33,6 +33,10 @@ from ..format import parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
+# The activation grid is set so that this share of activations fits 0..255 (the rest
+# clip at 255): 0.999 rather than 0.9999 gave a 7-layer filter grids twice as fine in
+# four layers and +0.02 dB at the finest quality (TRAINING_LOG Part 17).
+ACT_QUANTILE = 0.999
 
 
 def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tuple[int, float]],
@@ -133,12 +137,13 @@ class FloatFilter(nn.Module):
 
     @torch.no_grad()
     def quantize(self, x: torch.Tensor, cls: torch.Tensor) -> None:
-        """Fix the grids: activations from their 99.99th percentile on a batch, weights
-        as fine as keeps their sums within a quarter of the exact float32 range (room
-        for the weights to grow while training goes on)."""
+        """Fix the grids: activations from their ``ACT_QUANTILE`` on a batch, weights as
+        fine as keeps their sums within a quarter of the exact float32 range (room for
+        the weights to grow while training goes on)."""
         record = []
         self(x, cls, record)
-        self.act_bits = [int(math.floor(math.log2(255 / max(float(torch.quantile(a.flatten()[::97], 0.9999)), 1e-3))))
+        self.act_bits = [int(math.floor(math.log2(255 / max(float(torch.quantile(a.flatten()[::97], ACT_QUANTILE)),
+                                                                1e-3))))
                          for a in record]
         self.weight_bits = [self._weight_bits(i) for i in range(len(self.convs))]
 
@@ -340,8 +345,8 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     out.mkdir(parents=True, exist_ok=True)
     blob = save(postfilter.tensors_of(integer.layers))
     (out / "postfilter.safetensors").write_bytes(blob)
-    record.update(channels=channels, layers=layers, steps=steps, qat_steps=qat_steps, qat_lr=qat_lr, lr=lr,
-                  pairs=[str(f) for f in pair_files], held_out_crops=held_out,
+    record.update(act_quantile=ACT_QUANTILE, channels=channels, layers=layers, steps=steps,
+                  qat_steps=qat_steps, qat_lr=qat_lr, lr=lr, pairs=[str(f) for f in pair_files], held_out_crops=held_out,
                   held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs)])
     (out / "postfilter.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"held-out PSNR gain per class (dB): {record['held_out_gain_db']}")
