@@ -184,3 +184,28 @@ def test_training_starts_from_the_shipped_filter(codec, photo_crop):
     assert torch.equal(deep.class_bias.weight[-1], deep.class_bias.weight[filt.class_for(3, 54.0)])
     with pytest.raises(ValueError, match="cannot grow"):
         FloatFilter.from_integer(filt, len(filt.layers) - 1, rungs)
+
+
+def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
+    """``fit --init-from`` records where it started, and refuses to shrink a filter
+    with a one-line usage error."""
+    import json
+
+    from click.testing import CliRunner
+
+    from aecodec.card import default_weights_dir
+    from aecodec.train.postfilter import main
+    rng = np.random.default_rng(1)
+    orig = rng.integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+    dec = np.clip(orig[:, None].astype(int) + rng.integers(-6, 7, (4, 2, 256, 256, 3)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "pairs.npz", orig=orig, dec=dec, ladder=np.array([(2, 0.0), (4, 27.0)]))
+    args = ["fit", str(tmp_path / "run"), str(tmp_path / "pairs.npz"), "--init-from", str(default_weights_dir()),
+            "--steps", "2", "--qat-steps", "1", "--held-out", "1", "--threads", "1"]
+    shipped = codec.weights.postfilter
+    result = CliRunner().invoke(main, [*args, "--layers", str(len(shipped.layers) + 1)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "postfilter.json").read_text())
+    assert record["init_from"] == shipped.filter_id.hex()
+    assert record["classes"] == [[2, 0.0], [4, 27.0]] and record["layers"] == len(shipped.layers) + 1
+    result = CliRunner().invoke(main, [*args, "--layers", str(len(shipped.layers) - 1)])
+    assert result.exit_code == 2 and "cannot grow" in result.output

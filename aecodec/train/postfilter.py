@@ -6,7 +6,10 @@
    produces; each rung is a class.
 2. Float training of ``FloatFilter`` with each crop's squared error divided by the
    unfiltered one: the coarse qualities' errors are ten times the fine ones', and a
-   plain mean would spend the whole network on them.
+   plain mean would spend the whole network on them. From random weights, or
+   (``--init-from``) from the shipped filter, deepened by identity layers: runs from
+   scratch differ run to run at the fine qualities, and the shipped 7-layer filter
+   grew from the best 5-layer one (TRAINING_LOG Part 17).
 3. Integer export: activation grids from the activations' range, then training with
    the integer rounding simulated (straight-through gradients), then the weights on
    the grids that ``postfilter.check_exact`` accepts.
@@ -113,8 +116,8 @@ class FloatFilter(nn.Module):
         ``layers`` beyond the filter's are identity layers inserted before the last
         (a ReLU passes its non-negative input unchanged), so the start computes what
         ``filt`` does up to its rounding."""
-        channels, extra = filt.layers[0].weight.shape[0], layers - len(filt.layers)
-        if extra < 0 or any(layer.weight.shape[0] != channels for layer in filt.layers[:-1]):
+        channels = filt.layers[0].weight.shape[0]
+        if layers < len(filt.layers) or any(layer.weight.shape[0] != channels for layer in filt.layers[:-1]):
             raise ValueError(f"cannot grow a {len(filt.layers)}-layer filter to {layers} layers")
         model = cls(channels, layers, len(class_rungs))
         in_bits = PIXEL_BITS
@@ -346,8 +349,8 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     blob = save(postfilter.tensors_of(integer.layers))
     (out / "postfilter.safetensors").write_bytes(blob)
     record.update(act_quantile=ACT_QUANTILE, channels=channels, layers=layers, steps=steps,
-                  qat_steps=qat_steps, qat_lr=qat_lr, lr=lr, pairs=[str(f) for f in pair_files], held_out_crops=held_out,
-                  held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs)])
+                  qat_steps=qat_steps, qat_lr=qat_lr, lr=lr, pairs=[str(f) for f in pair_files],
+                  held_out_crops=held_out, held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs)])
     (out / "postfilter.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"held-out PSNR gain per class (dB): {record['held_out_gain_db']}")
 
