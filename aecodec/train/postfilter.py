@@ -8,8 +8,8 @@
    unfiltered one: the coarse qualities' errors are ten times the fine ones', and a
    plain mean would spend the whole network on them. From random weights, or
    (``--init-from``) from the shipped filter, deepened by identity layers: runs from
-   scratch differ run to run at the fine qualities, and the shipped 7-layer filter
-   grew from the best 5-layer one (TRAINING_LOG Part 17).
+   scratch differ run to run at the fine qualities, and the shipped 9-layer filter
+   grew, two layers at a time, from the best 5-layer one (TRAINING_LOG Part 17).
 3. Integer export: activation grids from the activations' range, then training with
    the integer rounding simulated (straight-through gradients), then the weights on
    the grids that ``postfilter.check_exact`` accepts.
