@@ -202,7 +202,11 @@ def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
     args = ["fit", str(tmp_path / "run"), str(tmp_path / "pairs.npz"), "--init-from", str(default_weights_dir()),
             "--steps", "2", "--qat-steps", "1", "--held-out", "1", "--threads", "1"]
     shipped = codec.weights.postfilter
-    result = CliRunner().invoke(main, [*args, "--layers", str(len(shipped.layers) + 1)])
+    threads = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(main, [*args, "--layers", str(len(shipped.layers) + 1)])
+    finally:
+        torch.set_num_threads(threads)           # the command sets them for its process
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "run" / "postfilter.json").read_text())
     assert record["init_from"] == shipped.filter_id.hex()
