@@ -211,10 +211,7 @@ class Codec:
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra,
                        detail_version=detail.TILTED_VERSION,     # ``extra``: detail.encode's, tilted
                        filter_id=filt.filter_id if filt else b"",
-                       filter_class=self._filter_class(len(payloads), step) if filt else 0)
-
-    def _filter_class(self, n_stages: int, step: float) -> int:
-        return self.weights.postfilter.class_for(n_stages, step)
+                       filter_class=filt.class_for(len(payloads), step) if filt else 0)
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the

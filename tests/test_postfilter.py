@@ -106,7 +106,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     for q in (2, 4, 9):
         data = codec.encode(photo_crop, q)
         f = parse(data)
-        cls = codec._filter_class(*codec.ladder[q - 1])
+        cls = filt.class_for(*codec.ladder[q - 1])
         assert (f.version, f.filter_id, f.filter_class) == (4, filt.filter_id, cls)
         plain = replace(f, filter_id=b"", filter_class=0).to_bytes()     # the same file unfiltered
         unfiltered = codec.decode_pixels(plain).rgb
@@ -135,14 +135,15 @@ def test_unknown_filters_and_classes_are_refused(codec, photo_crop):
 def test_off_ladder_files_take_the_nearest_class(codec):
     """Classes follow the (stages, step) they were trained on (the card's "classes"),
     so a new ladder cannot give a file the class of another kind of file."""
+    class_for = codec.weights.postfilter.class_for
     ladder = codec.weights.postfilter.class_rungs
-    assert [codec._filter_class(s, st) for s, st in ladder] == list(range(len(ladder)))
-    assert codec._filter_class(3, 44.0) == ladder.index((4, 44.0))
+    assert [class_for(s, st) for s, st in ladder] == list(range(len(ladder)))
+    assert class_for(3, 44.0) == ladder.index((4, 44.0))
     detail = [(i, st) for i, (_, st) in enumerate(ladder) if st]
     (i0, s0), (i1, s1) = detail[0], detail[1]                 # neighbouring detail steps
-    assert codec._filter_class(4, s0 * 0.99) == i0 and codec._filter_class(4, (s0 * s1) ** 0.5 * 0.99) == i1
-    assert codec._filter_class(4, 10_000) == max(detail, key=lambda d: d[1])[0]     # the coarsest step trained
-    assert codec._filter_class(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
+    assert class_for(4, s0 * 0.99) == i0 and class_for(4, (s0 * s1) ** 0.5 * 0.99) == i1
+    assert class_for(4, 10_000) == max(detail, key=lambda d: d[1])[0]     # the coarsest step trained
+    assert class_for(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
 
 
 def test_training_exports_an_exact_filter():
