@@ -164,6 +164,31 @@ def test_training_exports_an_exact_filter():
     assert len(filt.layers) == 3 and record["history"][-1]["step"] == 20
 
 
+def test_augmented_batches_turn_both_images_of_a_pair_alike():
+    """With ``augment`` every patch and its decode are turned by the same one of the
+    square's 8 symmetries, and all 8 occur; without it patches are as cut."""
+    from aecodec.train.postfilter import CROP, Pairs, _symmetry
+    yx = np.indices((CROP, CROP)).transpose(1, 2, 0)               # each pixel holds its own (y, x)
+    orig = np.stack([np.dstack([yx, np.full((CROP, CROP), k)]) for k in range(3)]).astype(np.uint8)
+    dec = np.stack([orig, 255 - orig], axis=1)                     # a decode that is a known function of its crop
+    for augment in (False, True):
+        pairs, seen = Pairs(orig, dec, held_out=1, seed=0, augment=augment), set()
+        for _ in range(8):
+            d, o, c = pairs.batch(16, 8)
+            for k in range(16):
+                flipped = (c[k] == 1).item()
+                assert torch.equal(d[k], (255 - o[k] * 256) / 256 if flipped else o[k])
+                patch = (o[k].permute(1, 2, 0) * 256).round().numpy().astype(np.uint8)
+                seen.update(t for t in range(8) if _cut_from(_symmetry(orig[patch[0, 0, 2]], t), patch))
+        assert seen == (set(range(8)) if augment else {0})
+
+
+def _cut_from(image: np.ndarray, patch: np.ndarray) -> bool:
+    """Whether ``patch`` is a window of ``image`` (whose pixels are all distinct)."""
+    (y, x), = np.argwhere((image == patch[0, 0]).all(axis=2))
+    return np.array_equal(image[y:y + len(patch), x:x + len(patch)], patch)
+
+
 def test_training_starts_from_the_shipped_filter(codec, photo_crop):
     """``FloatFilter.from_integer`` computes what the integer filter does, up to the
     rounding (and clipping) of its hidden activations, and the identity layers it
