@@ -1,4 +1,5 @@
 """The post-filter: integer arithmetic, exact on any path, and how files name it."""
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -56,16 +57,21 @@ def test_torch_float32_equals_integer_reference():
         assert np.array_equal(filt.apply(rgb, cls), reference(filt, rgb, cls))
 
 
-def test_float64_and_bands_agree(monkeypatch):
+def test_float64_and_tiles_agree(monkeypatch):
     filt = random_filter(2)
     rgb = np.random.default_rng(3).integers(0, 256, (70, 41, 3), dtype=np.uint8)
     whole = filt.apply(rgb, 1)
-    monkeypatch.setattr(postfilter, "BAND_PIXELS", 16 * 41)       # 16-row bands with halos
+    assert rgb.shape[0] <= postfilter.CPU_TILE                      # one tile
+    monkeypatch.setattr(postfilter, "CPU_TILE", 16)                 # 16x16 tiles with halos, partial at the edges
     assert np.array_equal(filt.apply(rgb, 1), whole)
     weights = [(layer.weight.double(), (layer.bias[1] if i == 0 else layer.bias).double(), 2.0 ** -layer.shift)
                for i, layer in enumerate(filt.layers)]
     as_float64 = filt._run(torch.from_numpy(rgb), weights).numpy()
     assert np.array_equal(as_float64, whole)
+    rgb.flags.writeable = False                                     # as np.asarray of a PIL image gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                              # torch warns of read-only arrays
+        assert np.array_equal(filt.apply(rgb, 1), whole)
 
 
 def test_too_large_weights_are_refused():
