@@ -11,7 +11,7 @@ integer weights and biases, activations that are integers 0..255, and between la
 floor division by a power of two. Convolutions run in float32 on a CPU (float64
 elsewhere); ``check_exact`` proves at load time that every product and partial sum
 stays below 2**24 (2**53), where float arithmetic on integers is exact whatever the
-summation order, so the result cannot depend on threads, bands or the library's
+summation order, so the result cannot depend on threads, tiles or the library's
 algorithm. Each layer is
 
     y = floor((conv(a, W) + b) / 2**shift)
