@@ -182,8 +182,8 @@ def test_augmented_batches_turn_both_images_of_a_pair_alike():
         for _ in range(8):
             d, o, c = pairs.batch(16, 8)
             for k in range(16):
-                flipped = (c[k] == 1).item()
-                assert torch.equal(d[k], (255 - o[k] * 256) / 256 if flipped else o[k])
+                inverted = (c[k] == 1).item()             # class 1 decodes to 255 - the crop
+                assert torch.equal(d[k], (255 - o[k] * 256) / 256 if inverted else o[k])
                 patch = (o[k].permute(1, 2, 0) * 256).round().numpy().astype(np.uint8)
                 seen.update(t for t in range(8) if _cut_from(_symmetry(orig[patch[0, 0, 2]], t), patch))
         assert seen == (set(range(8)) if augment else {0})
