@@ -620,7 +620,9 @@ def info(files, as_json, weights):
             click.echo(f"stages:         {d['stages']}")
             click.echo(f"detail layer:   {detail}")
             if d["postfilter"]:
-                click.echo(f"post-filter:    {d['postfilter']['id']}, class {d['postfilter']['class']}")
+                held = d["postfilter"]["intervals"]
+                click.echo(f"post-filter:    {d['postfilter']['id']}, class {d['postfilter']['class']}"
+                           + (f", held to intervals {'/'.join(map(str, held))} (1/64 step)" if held else ""))
             click.echo(f"bytes:          {d['bytes']}")
             click.echo(f"bpp:            {d['bpp']:.4f}")
             click.echo(f"stage bytes:    {' '.join(map(str, d['stage_bytes']))}")

@@ -62,8 +62,8 @@ class Codec:
         pixel is decoded (None: no limit; default: Pillow's own bomb limit); ``tile``
         is the tile side in latent cells for large images (memory grows with its
         square). ``exact=False`` decodes with the plain float32 network (about 2x faster
-        decoding on a CPU), but the pixels may then differ by up to two levels (one in the
-        base image, which the post-filter may widen) from other machines',
+        decoding on a CPU), but the pixels may then differ by up to three levels (one in the
+        base image, which the post-filter and its intervals may widen) from other machines',
         thread counts' and batches' (encoding on a GPU uses the exact decoder for the
         base image its detail layer is coded against, so that the layer fits what exact
         decoders see; on a CPU the float32 one, ``_encoder_bases``)."""
@@ -211,7 +211,8 @@ class Codec:
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra,
                        detail_version=detail.TILTED_VERSION,     # ``extra``: detail.encode's, tilted
                        filter_id=filt.filter_id if filt else b"",
-                       filter_class=filt.class_for(len(payloads), step) if filt else 0)
+                       filter_class=filt.class_for(len(payloads), step) if filt else 0,
+                       intervals=filt.intervals if filt and extra else b"")
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
@@ -355,13 +356,19 @@ class Codec:
         for i, rgb in enumerate(rgbs):
             f, idx, alpha = coded[i]
             coded[i] = None        # the indices are done with: free them before the detail levels
+            levels = base = None
             if f.detail:
                 cells, idx = detail.activity(idx), None
                 try:
-                    rgb = detail.decode(f.detail, rgb, cells, out=rgb, version=f.detail_version)
+                    levels = detail.decode_levels(f.detail, (f.height, f.width), cells, f.detail_version)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
-            out.append(Pixels(self._postfilter(f, rgb), f.mode, alpha))
+                base = rgb.copy() if f.intervals else None      # version 5 holds the filter's output to it
+                rgb = detail.reconstruct(levels, rgb, out=rgb)
+            rgb = self._postfilter(f, rgb)
+            if f.intervals:
+                rgb = detail.constrain(rgb, base, levels, detail.Intervals.from_bytes(f.intervals), out=rgb)
+            out.append(Pixels(rgb, f.mode, alpha))
         return out
 
     def _postfilter(self, f: AecFile, rgb: np.ndarray) -> np.ndarray:

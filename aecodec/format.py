@@ -4,7 +4,8 @@ Layout (all integers big-endian; see docs/FORMAT.md):
 
     magic      4   b"\\x89AEC"
     version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt);
-                   4 when it names a post-filter (its detail layer, if any, as in 3)
+                   4 when it names a post-filter (its detail layer, if any, as in 3);
+                   5 when the filter's output is then held to the detail layer's intervals
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
@@ -13,8 +14,9 @@ Layout (all integers big-endian; see docs/FORMAT.md):
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
     detail_len 4   versions 2-4 only: length of the detail layer (aecodec/detail.py;
                    0 in version 4: none)
-    filter_id  8   version 4 only: first 8 bytes of the sha256 of the post-filter
-    filter_cls 1   version 4 only: the post-filter's class (aecodec/postfilter.py)
+    filter_id  8   versions 4-5 only: first 8 bytes of the sha256 of the post-filter
+    filter_cls 1   versions 4-5 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   version 5 only: what the post-filter's output is held to (detail.Intervals)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -34,15 +36,18 @@ MAGIC = b"\x89AEC"
 # Files without a detail layer are written as version 1, byte for byte what earlier
 # releases wrote, so those releases still read them; version 2 adds the detail layer,
 # version 3 a detail layer whose steps rise with frequency (detail.Tilt), and version 4
-# a post-filter (postfilter.py) after the version 3 decoding.
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# a post-filter (postfilter.py) after the version 3 decoding, version 5 the filter's
+# output held to the intervals the detail layer's levels allow (detail.Intervals).
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload
 FILTER_VERSION = 4
+INTERVALS_VERSION = 5
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
 _FILTER = struct.Struct(">8sB")
+_INTERVALS = struct.Struct(">3s")
 HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
 MAX_DIMENSION = 1 << 16             # per side; the pixel limit is the caller's
 
@@ -63,6 +68,7 @@ class AecFile:
     detail_version: int = 3      # the layout of ``detail`` (the file's version without a filter)
     filter_id: bytes = b""       # 8 bytes: the post-filter to run after decoding (version 4)
     filter_class: int = 0
+    intervals: bytes = b""       # 3 bytes: what the filter's output is held to (version 5)
 
     @property
     def stage_count(self) -> int:
@@ -70,6 +76,8 @@ class AecFile:
 
     @property
     def version(self) -> int:
+        if self.intervals:
+            return INTERVALS_VERSION
         if self.filter_id:
             return FILTER_VERSION
         return self.detail_version if self.detail else 1
@@ -99,12 +107,16 @@ class AecFile:
             if isinstance(self.filter_class, bool) or not isinstance(self.filter_class, int) \
                     or not 0 <= self.filter_class <= 255:
                 raise ValueError(f"post-filter class must be a byte, not {self.filter_class!r}")
+        if self.intervals and (len(self.intervals) != 3 or not self.filter_id or not self.detail):
+            raise ValueError("intervals are 3 bytes, in a file with a post-filter and a detail layer")
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
         if self.detail or self.filter_id:
             head += _DETAIL_LEN.pack(len(self.detail))
         if self.filter_id:
             head += _FILTER.pack(self.filter_id, self.filter_class)
+        if self.intervals:
+            head += _INTERVALS.pack(self.intervals)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
@@ -119,7 +131,11 @@ class AecFile:
             raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
         if n == len(self.stages):
             return self
-        return replace(self, stages=self.stages[:n], detail=b"", filter_id=b"", filter_class=0)
+        return replace(self, stages=self.stages[:n], detail=b"").without_filter()
+
+    def without_filter(self) -> "AecFile":
+        """The same file decoded without the post-filter (and so without its intervals)."""
+        return replace(self, filter_id=b"", filter_class=0, intervals=b"")
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
@@ -130,7 +146,7 @@ def fit(f: AecFile, max_bytes: int) -> AecFile:
     if f.detail or f.filter_id:
         if len(f.to_bytes()) <= max_bytes:
             return f
-        f = replace(f, detail=b"", filter_id=b"", filter_class=0)
+        f = replace(f, detail=b"").without_filter()
     fixed = HEADER_SIZE + len(f.alpha) + 4
     total = fixed
     keep = 0
@@ -196,16 +212,21 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     header = parse_header(data[:HEADER_SIZE], max_pixels)
     version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
-    head_end, detail_len, filter_id, filter_class = HEADER_SIZE, 0, b"", 0
+    head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
     if version != 1:
-        head_end += _DETAIL_LEN.size + (_FILTER.size if version == FILTER_VERSION else 0)
+        head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
+            + (_INTERVALS.size if version == INTERVALS_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
         if detail_len == 0 and version in DETAIL_VERSIONS:
             raise FormatError(f"version {version} file with an empty detail layer")
-        if version == FILTER_VERSION:
+        if detail_len == 0 and version == INTERVALS_VERSION:
+            raise FormatError("version 5 file without a detail layer to hold the filter to")
+        if version >= FILTER_VERSION:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
+        if version == INTERVALS_VERSION:
+            (intervals,) = _INTERVALS.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size)
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -228,4 +249,4 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail, detail_version, filter_id, filter_class)
+                   detail, detail_version, filter_id, filter_class, intervals)

@@ -47,5 +47,6 @@ def describe(data, weights=None) -> dict:
         # the ladder entry of the model that wrote it for these stages at this step
         "quality": quality_of(card["config"], f.stage_count, step) if card is not None else None,
         "format_version": f.version,
-        "postfilter": {"id": f.filter_id.hex(), "class": f.filter_class} if f.filter_id else None,
+        "postfilter": {"id": f.filter_id.hex(), "class": f.filter_class,
+                       "intervals": list(f.intervals) or None} if f.filter_id else None,
     }

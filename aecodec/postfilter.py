@@ -62,6 +62,9 @@ class PostFilter:
     # (stages, detail step) of the files each class was trained on (the model card's
     # "classes"): the encoder picks the class by these, not by the ladder it writes
     class_rungs: tuple[tuple[int, float], ...] = ()
+    # what the encoder holds this filter's output to in files with a detail layer (the
+    # card's "intervals", 3 bytes of ``detail.Intervals``; empty: not held, version 4)
+    intervals: bytes = b""
 
     @property
     def classes(self) -> int:

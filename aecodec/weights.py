@@ -128,7 +128,14 @@ def _load_postfilter(card: dict, folder: Path):
         raise WeightsError(f"the model card's post-filter entry needs its classes' (stages, step): {exc}") from None
     if len(rungs) != filt.classes:
         raise WeightsError(f"the post-filter has {filt.classes} classes, the model card names {len(rungs)}")
-    return replace(filt, class_rungs=rungs)
+    intervals = b""
+    if "intervals" in entry:
+        from .detail import Intervals
+        try:
+            intervals = Intervals(*entry["intervals"]).to_bytes()
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"the model card's post-filter intervals are not 3 bytes: {exc}") from None
+    return replace(filt, class_rungs=rungs, intervals=intervals)
 
 
 def save_weights(folder: str | Path, model: VQVAE, freqs: np.ndarray, card: dict,

@@ -112,6 +112,61 @@ def test_a_base_one_level_off_moves_the_output_by_at_most_one():
     assert np.abs(detail.decode(payload, base + 1, CELLS).astype(int) - out).max() <= 1
 
 
+GRID = np.zeros((3, 3), dtype=np.int64)          # the activity cells of a 48x48 image
+
+
+def _textured(size=48, seed=0):
+    """A mid-grey photo-like texture and a smooth base (no pixel near 0 or 255)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    smooth = 128 + 40 * np.sin(x / 7.0)[..., None] * np.cos(y / 5.0)[..., None] * np.array([1, 0.6, -0.4])
+    orig = np.clip(smooth + rng.normal(0, 12, (size, size, 3)), 30, 225).astype(np.uint8)
+    return orig, np.clip(smooth, 0, 255).astype(np.uint8)
+
+
+def test_intervals_are_bytes():
+    assert detail.Intervals.from_bytes(b"\x30\x10\x30") == detail.Intervals(48, 16, 48)
+    assert detail.Intervals(48, 16, 48).to_bytes() == b"\x30\x10\x30"
+    for bad in ((256, 0, 0), (0, -1, 0), (0, 0, 1.5)):
+        with pytest.raises(ValueError, match="byte"):
+            detail.Intervals(*bad)
+    with pytest.raises(ValueError, match="3 bytes"):
+        detail.Intervals.from_bytes(b"\x30\x10")
+
+
+def test_a_decode_is_inside_its_intervals():
+    """The decoder's own reconstruction sits at each level: holding it changes nothing."""
+    orig, base = _textured()
+    levels = detail.decode_levels(detail.encode(orig, base, 6.0, GRID), orig.shape[:2], GRID)
+    decoded = detail.reconstruct(levels, base)
+    assert any(coded is not None and coded.any() for coded in levels.ordered)
+    held = detail.constrain(decoded, base, levels, detail.Intervals(32, 16, 16))
+    assert np.array_equal(held, decoded)
+
+
+def test_holding_a_filter_to_the_quantizer_cells_removes_error():
+    """With dead zone 1/4, level l means the coefficient was within l - 1/4 .. l + 3/4
+    steps (|c| < 3/4 for 0): intervals (48, 16, 48) hold the truth, so clamping a
+    noisy "filter" output to them can only bring it closer to the original (the
+    transforms are orthonormal), and coefficients come out inside them."""
+    orig, base = _textured()
+    step = 6.0
+    levels = detail.decode_levels(detail.encode(orig, base, step, GRID, deadzone=0.25), orig.shape[:2], GRID)
+    decoded = detail.reconstruct(levels, base)
+    noise = np.random.default_rng(1).normal(0, 8, orig.shape)
+    filtered = np.clip(np.round(decoded + noise), 0, 255).astype(np.uint8)
+    held = detail.constrain(filtered, base, levels, detail.Intervals(48, 16, 48))
+
+    def mse(a):
+        return np.mean((a.astype(float) - orig) ** 2)
+    assert mse(held) < 0.8 * mse(filtered)
+    coefs = detail._forward(held.astype(np.float32) - base) * 16 / levels.class_steps()[:, :, None]
+    level = levels.band(0, coefs.shape[2])
+    signed = np.where(level < 0, -coefs, coefs)             # on the magnitude
+    low, high = np.where(level == 0, -0.75, np.abs(level) - 0.25), np.abs(level) + 0.75
+    assert (signed >= low - 0.3).all() and (signed <= high + 0.3).all()    # 0.3: rounding to pixels
+
+
 @pytest.mark.parametrize("version, payload, message", [
     (2, b"", "malformed"), (2, b"\x00\x40" + bytes(206), "malformed"), (2, b"\x00\x40" + bytes(208), "malformed"),
     (2, b"\x00\x00" + bytes(207), "below"),
@@ -155,7 +210,7 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     top = max(codec.qualities)
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 4 and f.detail_version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    assert f.version == 5 and f.detail_version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
     out = codec.decode_pixels(data).rgb
     base_only = codec.encode_at(photo_crop, f.stage_count)          # the same stages, no detail layer
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(base_only).rgb) + 1

