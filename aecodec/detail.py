@@ -25,6 +25,7 @@ Payload layout (big-endian; docs/FORMAT.md has the full rules):
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import struct
@@ -52,6 +53,14 @@ class DetailError(ValueError):
     """A detail payload that does not decode."""
 
 
+def _require_bytes(fields, what: str) -> None:
+    """Raise unless every field of the dataclass ``fields`` is an int 0..255."""
+    for field in dataclasses.fields(fields):
+        value = getattr(fields, field.name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+            raise ValueError(f"{what} {field.name} must be a byte, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Tilt:
     """Quantizer steps that rise with frequency (file format version 3).
@@ -72,10 +81,7 @@ class Tilt:
     chroma_gain: int
 
     def __post_init__(self):
-        for name in ("luma", "chroma", "chroma_gain"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-                raise ValueError(f"tilt {name} must be a byte, not {value!r}")
+        _require_bytes(self, "tilt")
         if self.chroma_gain < 16:
             raise ValueError(f"tilt chroma_gain must be at least 16, not {self.chroma_gain}")
 
@@ -116,10 +122,7 @@ class Intervals:
     above: int
 
     def __post_init__(self):
-        for name in ("zero", "below", "above"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-                raise ValueError(f"interval {name} must be a byte, not {value!r}")
+        _require_bytes(self, "interval")
 
     def to_bytes(self) -> bytes:
         return bytes((self.zero, self.below, self.above))
