@@ -12,7 +12,7 @@ Layout (all integers big-endian; see docs/FORMAT.md):
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-4 only: length of the detail layer (aecodec/detail.py;
+    detail_len 4   versions 2-5 only: length of the detail layer (aecodec/detail.py;
                    0 in version 4: none)
     filter_id  8   versions 4-5 only: first 8 bytes of the sha256 of the post-filter
     filter_cls 1   versions 4-5 only: the post-filter's class (aecodec/postfilter.py)
