@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors, save as save_safetensors
 
 from .card import CARD_NAME, default_weights_dir
+from .detail import Intervals
 from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
 from .postfilter import PostFilter, from_tensors as postfilter_from_tensors
@@ -130,7 +131,6 @@ def _load_postfilter(card: dict, folder: Path):
         raise WeightsError(f"the post-filter has {filt.classes} classes, the model card names {len(rungs)}")
     intervals = b""
     if "intervals" in entry:
-        from .detail import Intervals
         try:
             intervals = Intervals(*entry["intervals"]).to_bytes()
         except (TypeError, ValueError) as exc:
