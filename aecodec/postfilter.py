@@ -75,6 +75,9 @@ class PostFilter:
         such files, or else on the nearest of its kind (with a detail layer: the
         nearest step and then stage count; without: the nearest stage count)."""
         rungs = self.class_rungs
+        if not rungs:
+            raise ValueError(f"post-filter {self.filter_id.hex()} has no class rungs: it only decodes "
+                             "files that name it (a filter of an earlier release)")
         same_kind = [i for i, (_, st) in enumerate(rungs) if bool(st) == bool(step)] or range(len(rungs))
 
         def distance(i: int) -> tuple:

@@ -1,6 +1,5 @@
 """What cwebp / cjxl / avifenc users expect of the command line (issues 15-17)."""
 import json
-import os
 
 import numpy as np
 import pytest

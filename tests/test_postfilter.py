@@ -172,6 +172,15 @@ def test_off_ladder_files_take_the_nearest_class(codec):
     assert class_for(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
 
 
+def test_earlier_filters_refuse_to_pick_a_class(codec):
+    """An earlier release's filter only decodes the files that name it: the card keeps
+    no class rungs for it, and asking it for a class says so."""
+    earlier = codec.weights.earlier_postfilters
+    assert earlier and all(not f.class_rungs for f in earlier)
+    with pytest.raises(ValueError, match="no class rungs"):
+        earlier[0].class_for(4, 18.0)
+
+
 def test_training_exports_an_exact_filter():
     """``fit`` ends in an integer filter that passes ``check_exact`` (its last layer's
     shift included, which tiny nets with fine activation grids used to overflow), with

@@ -1,7 +1,4 @@
 """Hostile files, determinism across processes and threads, and no lost data."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st

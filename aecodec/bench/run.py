@@ -193,7 +193,7 @@ def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir:
         raise ValueError("no images to measure")
     out_dir.mkdir(parents=True, exist_ok=True)
     whole_kodak = len(files) == 24 and all(f.name.startswith("kodim") for f in files)
-    title = title or (f"Kodak" if whole_kodak else f"{len(files)} images from {files[0].parent.name}")
+    title = title or ("Kodak" if whole_kodak else f"{len(files)} images from {files[0].parent.name}")
     images = load_images(files)
     all_rows, results = [], {}
     for codec in codecs:
