@@ -2,6 +2,7 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aecodec.bench import msssim_terms
@@ -45,3 +46,9 @@ def test_jpeg_at_psnr_finds_the_nearest_quality():
     quality, decoded, size = msssim_terms.jpeg_at_psnr(rgb, target)
     assert abs(psnr(rgb, decoded) - target) <= abs(psnr(rgb, _jpeg(rgb, 57)) - target) + 1e-9
     assert size > 0 and abs(quality - 57) <= 3
+
+
+def test_the_tool_refuses_photos_too_small_for_ms_ssim(tmp_path):
+    Image.fromarray(sample_photo("astronaut")[:120, :300].copy()).save(tmp_path / "small.png")
+    with pytest.raises(SystemExit, match="no photo with both sides over 160"):
+        msssim_terms.main(["--images", str(tmp_path), "--every", "1", "--qualities", "1"])

@@ -30,6 +30,7 @@ from .metrics import psnr
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 VARIANCE_EDGES = (10, 30, 100, 300, 1000, 3000)
+MIN_SIDE = 160          # the window still fits after four halvings (as pytorch_msssim asserts)
 
 
 def _window() -> torch.Tensor:
@@ -124,9 +125,13 @@ def main(argv=None):
     qualities = [int(q) for q in a.qualities.split(",")]
     terms = {q: [[], []] for q in qualities}
     buckets = {q: [{}, {}] for q in qualities}
-    rows = []
+    rows, measured = [], 0
     for f in files:
         rgb = codec.load(f).rgb
+        if min(rgb.shape[:2]) <= MIN_SIDE:
+            print(f"skipping {f.name}: MS-SSIM needs each side over {MIN_SIDE} pixels", file=sys.stderr)
+            continue
+        measured += 1
         pixels = rgb.shape[0] * rgb.shape[1]
         for q in qualities:
             data = codec.encode(rgb, q)
@@ -139,9 +144,11 @@ def main(argv=None):
                 for s, (n, loss) in cs_by_variance(rgb, decoded).items():
                     acc = buckets[q][k].setdefault(s, [0, 0])
                     acc[0], acc[1] = acc[0] + n, acc[1] + loss
+    if not measured:
+        sys.exit(f"no photo with both sides over {MIN_SIDE} pixels to measure")
     args = " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# Where MS-SSIM goes, against JPEG at equal PSNR\n\nMade by `python -m aecodec.bench.msssim_terms "
-          f"{args}`: {len(files)} photos from {source}, model {codec.model_id}.\n")
+          f"{args}`: {measured} photos from {source}, model {codec.model_id}.\n")
     print("| photo | quality | aecodec bpp | PSNR | JPEG quality | bpp | PSNR |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\n-w ln(term) per scale x 1000 (mean over photos and channels; their sum is -ln MS-SSIM):\n")
