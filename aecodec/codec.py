@@ -208,11 +208,14 @@ class Codec:
     def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"", step: float = 0.0) -> AecFile:
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
         filt = self.weights.postfilter
-        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha, extra,
-                       detail_version=detail.TILTED_VERSION,     # ``extra``: detail.encode's, tilted
+        intervals = filt.intervals if filt and extra else b""
+        # ``extra`` is detail.encode's, tilted; a version 6 file carries it packed
+        return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
+                       aec_format.pack_detail(extra) if intervals else extra,
+                       detail_version=aec_format.PACKED_DETAIL if intervals else detail.TILTED_VERSION,
                        filter_id=filt.filter_id if filt else b"",
                        filter_class=filt.class_for(len(payloads), step) if filt else 0,
-                       intervals=filt.intervals if filt and extra else b"")
+                       intervals=intervals)
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
@@ -360,7 +363,8 @@ class Codec:
             if f.detail:
                 cells, idx = detail.activity(idx), None
                 try:
-                    levels = detail.decode_levels(f.detail, (f.height, f.width), cells, f.detail_version)
+                    payload, layout = f.unpacked_detail()
+                    levels = detail.decode_levels(payload, (f.height, f.width), cells, layout)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
                 base = rgb.copy() if f.intervals else None      # version 5 holds the filter's output to it

@@ -5,18 +5,19 @@ Layout (all integers big-endian; see docs/FORMAT.md):
     magic      4   b"\\x89AEC"
     version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt);
                    4 when it names a post-filter (its detail layer, if any, as in 3);
-                   5 when the filter's output is then held to the detail layer's intervals
+                   5 when the filter's output is then held to the detail layer's intervals;
+                   6 as 5, with the detail layer's class bytes packed (``pack_detail``)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-5 only: length of the detail layer (aecodec/detail.py;
+    detail_len 4   versions 2-6 only: length of the detail layer (aecodec/detail.py;
                    0 in version 4: none)
-    filter_id  8   versions 4-5 only: first 8 bytes of the sha256 of the post-filter
-    filter_cls 1   versions 4-5 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   version 5 only: what the post-filter's output is held to (detail.Intervals)
+    filter_id  8   versions 4-6 only: first 8 bytes of the sha256 of the post-filter
+    filter_cls 1   versions 4-6 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-6 only: what the post-filter's output is held to (detail.Intervals)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -37,12 +38,15 @@ MAGIC = b"\x89AEC"
 # releases wrote, so those releases still read them; version 2 adds the detail layer,
 # version 3 a detail layer whose steps rise with frequency (detail.Tilt), and version 4
 # a post-filter (postfilter.py) after the version 3 decoding, version 5 the filter's
-# output held to the intervals the detail layer's levels allow (detail.Intervals).
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
-DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload
+# output held to the intervals the detail layer's levels allow (detail.Intervals), and
+# version 6 is version 5 with the detail layer's head packed (``pack_detail``).
+FORMAT_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
+PACKED_VERSION = 6
+PACKED_DETAIL = 6                  # ``AecFile.detail_version`` of a packed detail layer
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
@@ -77,7 +81,7 @@ class AecFile:
     @property
     def version(self) -> int:
         if self.intervals:
-            return INTERVALS_VERSION
+            return PACKED_VERSION if self.detail_version == PACKED_DETAIL else INTERVALS_VERSION
         if self.filter_id:
             return FILTER_VERSION
         return self.detail_version if self.detail else 1
@@ -97,13 +101,19 @@ class AecFile:
             raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
         if bool(self.alpha) != self.has_alpha:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
-        if self.detail_version not in DETAIL_VERSIONS:
-            raise ValueError(f"a detail layer is format version 2 or 3, not {self.detail_version!r}")
+        if self.detail_version not in DETAIL_VERSIONS + (PACKED_DETAIL,):
+            raise ValueError(f"a detail layer's layout is that of format version 2, 3 or 6, "
+                             f"not {self.detail_version!r}")
+        if self.detail and self.detail_version == PACKED_DETAIL:
+            if not self.intervals:
+                raise ValueError("a packed detail layer is in version 6 files only, which hold a post-filter "
+                                 "to intervals")
+            unpack_detail(self.detail)           # never write what ``parse`` would refuse
         if self.filter_id:
             if len(self.filter_id) != 8:
                 raise ValueError("post-filter id must be 8 bytes")
-            if self.detail and self.detail_version != 3:
-                raise ValueError("a version 4 file's detail layer has the version 3 layout")
+            if self.detail and self.detail_version == 2:
+                raise ValueError("a version 4-6 file's detail layer has the version 3 layout")
             if isinstance(self.filter_class, bool) or not isinstance(self.filter_class, int) \
                     or not 0 <= self.filter_class <= 255:
                 raise ValueError(f"post-filter class must be a byte, not {self.filter_class!r}")
@@ -134,8 +144,56 @@ class AecFile:
         return replace(self, stages=self.stages[:n], detail=b"").without_filter()
 
     def without_filter(self) -> "AecFile":
-        """The same file decoded without the post-filter (and so without its intervals)."""
-        return replace(self, filter_id=b"", filter_class=0, intervals=b"")
+        """The same file decoded without the post-filter (and so without its intervals;
+        a packed detail layer is unpacked, as only version 6 holds one)."""
+        payload, layout = self.unpacked_detail()
+        return replace(self, filter_id=b"", filter_class=0, intervals=b"", detail=payload, detail_version=layout)
+
+    def unpacked_detail(self) -> tuple[bytes, int]:
+        """(detail layer, layout): in the layout of format version 2 or 3, which
+        ``detail.decode_levels`` reads; a packed one unpacked."""
+        if self.detail_version == PACKED_DETAIL:
+            return (unpack_detail(self.detail) if self.detail else b""), 3
+        return self.detail, self.detail_version
+
+
+# A detail layer in the version 3 layout starts with its step (2 bytes), tilt (3) and
+# context offsets (15), then one byte per class (192, 0 for a class with no level
+# coded: most of them), then the range coder's words. Version 6 packs the class bytes:
+# a bitmap of the coded classes (24 bytes, class j at bit 7 - j % 8 of byte j // 8),
+# then the coded classes' bytes in class order. Both forms hold the same information.
+_DETAIL_FIXED = 20
+_DETAIL_CLASSES = 192
+_BITMAP = _DETAIL_CLASSES // 8
+
+
+def pack_detail(payload: bytes) -> bytes:
+    """A version 3 detail layer with its class bytes packed (version 6)."""
+    head = _DETAIL_FIXED + _DETAIL_CLASSES
+    if len(payload) < head:
+        raise ValueError(f"a version 3 detail layer has at least {head} bytes, not {len(payload)}")
+    classes = payload[_DETAIL_FIXED:head]
+    bits = [int(b != 0) for b in classes]
+    bitmap = bytes(sum(bit << (7 - k) for k, bit in enumerate(bits[i:i + 8])) for i in range(0, len(bits), 8))
+    return payload[:_DETAIL_FIXED] + bitmap + bytes(b for b in classes if b) + payload[head:]
+
+
+def unpack_detail(packed: bytes) -> bytes:
+    """``pack_detail``'s inverse; raises FormatError where ``packed`` is not its output."""
+    start = _DETAIL_FIXED + _BITMAP
+    if len(packed) < start:
+        raise FormatError(f"packed detail layer of {len(packed)} bytes is shorter than its {start}-byte head")
+    coded = [j for j in range(_DETAIL_CLASSES) if packed[_DETAIL_FIXED + j // 8] >> (7 - j % 8) & 1]
+    end = start + len(coded)
+    if len(packed) < end:
+        raise FormatError(f"packed detail layer of {len(packed)} bytes ends inside its {len(coded)} class bytes")
+    values = packed[start:end]
+    if 0 in values:
+        raise FormatError("packed detail layer marks a class as coded whose byte is 0")
+    classes = bytearray(_DETAIL_CLASSES)
+    for j, b in zip(coded, values):
+        classes[j] = b
+    return packed[:_DETAIL_FIXED] + bytes(classes) + packed[end:]
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
@@ -215,17 +273,17 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
     if version != 1:
         head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
-            + (_INTERVALS.size if version == INTERVALS_VERSION else 0)
+            + (_INTERVALS.size if version >= INTERVALS_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
         if detail_len == 0 and version in DETAIL_VERSIONS:
             raise FormatError(f"version {version} file with an empty detail layer")
-        if detail_len == 0 and version == INTERVALS_VERSION:
-            raise FormatError("version 5 file without a detail layer to hold the filter to")
+        if detail_len == 0 and version >= INTERVALS_VERSION:
+            raise FormatError(f"version {version} file without a detail layer to hold the filter to")
         if version >= FILTER_VERSION:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
-        if version == INTERVALS_VERSION:
+        if version >= INTERVALS_VERSION:
             (intervals,) = _INTERVALS.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size)
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
@@ -248,5 +306,8 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     pos += detail_len
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
+    if version == PACKED_VERSION:
+        unpack_detail(detail)                    # refuse a malformed head here, not at decoding
+        detail_version = PACKED_DETAIL
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
                    detail, detail_version, filter_id, filter_class, intervals)

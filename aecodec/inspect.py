@@ -15,7 +15,7 @@ def detail_step(detail: bytes) -> float:
 
 def detail_tilt(detail: bytes, version: int) -> dict | None:
     """A version 3 detail layer's tilt (the three bytes after the step, in 1/16 units)."""
-    if version != 3 or len(detail) < 5:       # the detail layout (version 4 files: 3)
+    if version != 3 or len(detail) < 5:       # the detail layout (versions 4-6 files: 3)
         return None
     return dict(zip(("luma", "chroma", "chroma_gain"), (b / 16 for b in detail[2:5])))
 
@@ -39,7 +39,7 @@ def describe(data, weights=None) -> dict:
         "width": f.width, "height": f.height, "mode": f.mode,
         "stages": f.stage_count,
         "stage_bytes": [len(s) for s in f.stages],
-        "detail_bytes": len(f.detail), "detail_step": step, "detail_tilt": detail_tilt(f.detail, f.detail_version),
+        "detail_bytes": len(f.detail), "detail_step": step, "detail_tilt": detail_tilt(*f.unpacked_detail()),
         "alpha_bytes": len(f.alpha),
         "bytes": len(data), "bpp": len(data) * 8 / (f.width * f.height),
         "model_id": f.model_id.hex(), "default_model": default,

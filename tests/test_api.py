@@ -279,8 +279,9 @@ def test_files_of_an_earlier_post_filter_still_decode(codec):
 
 def test_files_held_to_intervals_keep_their_pixels(codec):
     """Format version 5, written on 2026-12-05 at quality 7 (4 stages + step 27) from
-    the same crop: the post-filter c53d045816f1d627, its output held to intervals
-    (32, 8, 19). A later filter in the card must not change its pixels."""
+    the astronaut crop of the ``photo_crop`` fixture: the post-filter c53d045816f1d627,
+    its output held to intervals (32, 8, 19). A later filter in the card must not
+    change its pixels."""
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
     data = (data_dir / "format-v5-q7.aec").read_bytes()
@@ -288,6 +289,37 @@ def test_files_held_to_intervals_keep_their_pixels(codec):
     assert (f.version, f.stage_count, f.filter_id.hex(), f.intervals) == (5, 4, "c53d045816f1d627", b"\x20\x08\x13")
     want = np.asarray(Image.open(data_dir / "format-v5-q7.decoded.png")).astype(int)
     assert (codec.decode_pixels(data).rgb.astype(int) == want).all()
+
+
+def test_packed_files_are_the_version_5_files_repacked(codec):
+    """Format version 6, written on 2026-12-06 from the same crop at the same quality:
+    the version 5 golden file with its detail layer's class bytes packed (a 24-byte
+    bitmap and the coded classes' bytes instead of 192 bytes), 106 bytes smaller, and
+    the same pixels."""
+    from dataclasses import replace
+    from aecodec.format import PACKED_DETAIL, pack_detail, parse
+    data_dir = Path(__file__).parent / "data"
+    v5, v6 = (data_dir / "format-v5-q7.aec").read_bytes(), (data_dir / "format-v6-q7.aec").read_bytes()
+    f5 = parse(v5)
+    assert replace(f5, detail=pack_detail(f5.detail), detail_version=PACKED_DETAIL).to_bytes() == v6
+    assert parse(v6).version == 6 and len(v5) - len(v6) == 106
+    want = np.asarray(Image.open(data_dir / "format-v6-q7.decoded.png")).astype(int)
+    assert (want == np.asarray(Image.open(data_dir / "format-v5-q7.decoded.png"))).all()
+    assert (codec.decode_pixels(v6).rgb.astype(int) == want).all()
+
+
+def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
+    """A bitmap that claims one more coded class still parses (the container cannot
+    tell), but the detail layer's decoder refuses the words it leaves."""
+    import zlib
+    from aecodec.format import FormatError, parse
+    data = bytearray((Path(__file__).parent / "data" / "format-v6-q7.aec").read_bytes()[:-4])
+    f = parse(bytes(data) + zlib.crc32(bytes(data)).to_bytes(4, "big"))
+    bitmap = data.index(f.detail) + 20
+    j = next(j for j in range(191, -1, -1) if not data[bitmap + j // 8] >> (7 - j % 8) & 1)
+    data[bitmap + j // 8] |= 1 << (7 - j % 8)
+    with pytest.raises(FormatError):
+        codec.decode_pixels(bytes(data) + zlib.crc32(bytes(data)).to_bytes(4, "big"))
 
 
 def test_encoder_writes_what_the_previous_release_wrote(codec, kodak_dir):

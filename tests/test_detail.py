@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import aecodec
 from aecodec import detail
-from aecodec.format import parse
+from aecodec.format import PACKED_DETAIL, parse
 from aecodec.model.vqvae import ModelConfig
 from conftest import psnr
 
@@ -210,7 +210,7 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     top = max(codec.qualities)
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 5 and f.detail_version == 3 and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    assert f.version == 6 and f.detail_version == PACKED_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1][0]
     out = codec.decode_pixels(data).rgb
     base_only = codec.encode_at(photo_crop, f.stage_count)          # the same stages, no detail layer
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(base_only).rgb) + 1

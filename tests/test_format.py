@@ -6,13 +6,19 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aecodec.format import AecFile, FormatError, HEADER_SIZE, MAGIC, fit, parse
+from aecodec.format import (AecFile, FormatError, HEADER_SIZE, MAGIC, PACKED_DETAIL, fit, pack_detail, parse,
+                            unpack_detail)
 
 SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd\xee\xff\x00\x11"))
 DETAILED = AecFile("RGBA", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04",), b"\x07\x08", b"\xd0\xd1\xd2")
 FILTERED = replace(DETAILED, filter_id=bytes(range(16, 24)), filter_class=7)
 FILTERED_BASE = replace(SAMPLE, filter_id=bytes(range(16, 24)), filter_class=2)
 HELD = replace(FILTERED, intervals=b"\x26\x0d\x1a")
+# A detail layer in the version 3 layout: step, tilt, 15 offsets, 192 class bytes (three
+# coded), 8 bytes of coder words; and the version 6 file that carries it packed.
+CLASS_BYTES = bytes(90 if j in (0, 9, 191) else 0 for j in range(192))
+LAYOUT_3 = b"\x01\x80" b"\x18\x30\x14" + bytes(range(15)) + CLASS_BYTES + b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7"
+PACKED = replace(HELD, detail=pack_detail(LAYOUT_3), detail_version=PACKED_DETAIL)
 
 
 def test_golden_bytes():
@@ -104,8 +110,63 @@ def test_bad_post_filter_fields_are_refused(bad, message):
         replace(FILTERED, **bad).to_bytes()
 
 
+def test_golden_bytes_with_a_packed_detail_layer():
+    """Version 6: version 5's header; the detail layer's 192 class bytes become a
+    24-byte bitmap of the coded classes and their bytes."""
+    assert PACKED.detail.hex() == (
+        "0180" "183014" + bytes(range(15)).hex() + "80" "40" + "00" * 21 + "01" + "5a5a5a" + "c0c1c2c3c4c5c6c7")
+    data = PACKED.to_bytes()
+    assert data.hex() == (
+        "89414543" "06" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" f"{len(PACKED.detail):08x}"
+        "1011121314151617" "07" "260d1a" "00000004" "01020304" + PACKED.detail.hex() + "0708"
+        + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == PACKED and parse(data).version == 6
+    assert PACKED.unpacked_detail() == (LAYOUT_3, 3)
+    plain = PACKED.without_filter()                   # no filter, so no version 6: unpacked
+    assert (plain.detail, plain.detail_version, parse(plain.to_bytes()).version) == (LAYOUT_3, 3, 3)
+    assert len(LAYOUT_3) - len(PACKED.detail) == 192 - 24 - 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 255) | st.just(0), min_size=192, max_size=192), st.binary(max_size=40))
+def test_packing_is_exact_both_ways(classes, words):
+    payload = LAYOUT_3[:20] + bytes(classes) + words
+    packed = pack_detail(payload)
+    assert unpack_detail(packed) == payload
+    assert len(packed) == len(payload) - 192 + 24 + sum(1 for b in classes if b)
+
+
+@pytest.mark.parametrize("packed, message", [
+    (pack_detail(LAYOUT_3)[:43], "head"),
+    (pack_detail(LAYOUT_3)[:45], "ends inside"),
+    (pack_detail(LAYOUT_3)[:44] + b"\x5a\x00\x5a", "byte is 0"),
+])
+def test_malformed_packed_detail_is_refused(packed, message):
+    with pytest.raises(FormatError, match=message):
+        unpack_detail(packed)
+    with pytest.raises(FormatError, match=message):          # nor is it written
+        replace(PACKED, detail=packed).to_bytes()
+
+
+def test_a_version_6_file_with_a_malformed_packed_head_is_refused():
+    """(What the container cannot see, such as coder words cut short by a bitmap that
+    claims one class too many, the detail layer's decoder refuses: tests/test_detail.py.)"""
+    data = bytearray(PACKED.to_bytes()[:-4])
+    at = data.index(PACKED.detail) + 20                # the bitmap: every class coded
+    data[at:at + 24] = b"\xff" * 24
+    with pytest.raises(FormatError, match="ends inside"):
+        parse(bytes(data) + struct.pack(">I", zlib.crc32(bytes(data))))
+
+
+def test_a_packed_detail_layer_needs_version_6():
+    with pytest.raises(ValueError, match="version 6 files only"):
+        replace(PACKED, intervals=b"").to_bytes()
+    with pytest.raises(ValueError, match="version 6 files only"):
+        replace(PACKED, filter_id=b"", filter_class=0, intervals=b"").to_bytes()
+
+
 def test_an_unknown_detail_version_is_refused():
-    with pytest.raises(ValueError, match="version 2 or 3"):
+    with pytest.raises(ValueError, match="version 2, 3 or 6"):
         replace(DETAILED, detail_version=4).to_bytes()
 
 
@@ -130,7 +191,7 @@ def test_alpha_round_trip():
     assert parse(f.to_bytes()) == f
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED])
 def test_every_truncation_is_refused(sample):
     data = sample.to_bytes()
     for cut in range(len(data)):
@@ -138,7 +199,7 @@ def test_every_truncation_is_refused(sample):
             parse(data[:cut])
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD])
+@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED])
 def test_every_single_bit_flip_is_refused(sample):
     data = sample.to_bytes()
     for i in range(len(data) * 8):
@@ -160,12 +221,13 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 6}, "version 6"),
+    ({"version": 7}, "version 7"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2
     ({"version": 3}, "declared"),
     ({"version": 4}, "truncated|declared"),
     ({"version": 5}, "truncated|declared|without a detail layer"),
+    ({"version": 6}, "truncated|declared|without a detail layer"),
     ({"mode": 9}, "colour mode"),
     ({"width": 0}, "outside"),
     ({"height": 0xFFFFFFFF}, "outside"),
@@ -204,7 +266,8 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD]), st.integers(0, 60), st.binary(min_size=1, max_size=8))
+@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED]), st.integers(0, 60),
+       st.binary(min_size=1, max_size=8))
 def test_fuzz_overwrite_inside_valid_file(sample, pos, junk):
     data = bytearray(sample.to_bytes())
     data[pos:pos + len(junk)] = junk

@@ -106,21 +106,21 @@ def test_from_tensors_round_trips_and_checks_shapes():
 # -- in the codec, with the shipped weights' filter ---------------------------------
 
 def _held_reference(codec, f, unfiltered):
-    """What a version 5 decoder makes of a file: the filter's output held to the
+    """What a version 5 or 6 decoder makes of a file: the filter's output held to the
     intervals of the detail layer's levels around the base image (its stages alone)."""
     from dataclasses import replace
     from aecodec import detail
     filt = codec.weights.postfilter_for(f.filter_id)
     base = codec.decode_pixels(replace(f.without_filter(), detail=b"").to_bytes()).rgb
     cells = detail.activity(codec.entropy_decode(f.stages, f.height, f.width))
-    levels = detail.decode_levels(f.detail, (f.height, f.width), cells)
+    levels = detail.decode_levels(f.unpacked_detail()[0], (f.height, f.width), cells)
     return detail.constrain(filt.apply(unfiltered, f.filter_class), base, levels,
                             detail.Intervals.from_bytes(f.intervals))
 
 
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     """Stage-only files run the filter (version 4); files with a detail layer also hold
-    its output to the intervals the card gives (version 5)."""
+    its output to the intervals the card gives (version 6: 5 with the detail layer packed)."""
     from aecodec.format import parse
     filt = codec.weights.postfilter
     assert filt is not None, "the shipped model card names a post-filter"
@@ -130,7 +130,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
         f = parse(data)
         stages, step = codec.ladder[q - 1]
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (5 if step else 4, filt.filter_id, cls)
+        assert (f.version, f.filter_id, f.filter_class) == (6 if step else 4, filt.filter_id, cls)
         assert f.intervals == (filt.intervals if step else b"")
         unfiltered = codec.decode_pixels(f.without_filter().to_bytes()).rgb     # the same file unfiltered
         want = _held_reference(codec, f, unfiltered) if step else filt.apply(unfiltered, cls)
@@ -277,7 +277,7 @@ def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
     assert result.exit_code == 2 and "cannot grow" in result.output
 
 
-def test_fit_through_intervals_installs_a_version_5_filter(codec, tmp_path):
+def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
     """``fit --intervals`` records them, ``install`` puts them in the card beside the
     filter (the one it replaces kept as an earlier filter), and the encoder then writes
     version 5 files that hold the filter's output to them; pairs without a base class
@@ -312,11 +312,11 @@ def test_fit_through_intervals_installs_a_version_5_filter(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 5
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 6
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
-    assert (f.version, f.intervals) == (5, bytes([32, 8, 19]))
+    assert (f.version, f.intervals) == (6, bytes([32, 8, 19]))
 
 
 def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):

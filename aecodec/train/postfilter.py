@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import detail, postfilter
-from ..format import FILTER_VERSION, INTERVALS_VERSION, parse
+from ..format import FILTER_VERSION, PACKED_VERSION, parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
@@ -509,7 +509,7 @@ def install_command(weights_dir, run_dir):
     if "intervals" in record:                                # what the encoder holds its output to
         card["postfilter"]["intervals"] = record["intervals"]
     # the newest .aec version the encoder now writes
-    card["format_version"] = INTERVALS_VERSION if "intervals" in record else FILTER_VERSION
+    card["format_version"] = PACKED_VERSION if "intervals" in record else FILTER_VERSION
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"post-filter {digest[:16]} installed in {folder}")
 
