@@ -19,7 +19,7 @@ Payload layout (big-endian; docs/FORMAT.md has the full rules):
     tilt     3   file format version 3 only: how much coarser the higher frequencies
                  and the colour channels are quantized (``Tilt``)
     offsets  15  signed byte per context, added to every class byte in that context
-    classes  192 one byte per class (64 * channel + frequency): 0 = every level of the
+    classes  192 one byte per class, in coding order (``ORDER``): 0 = every level of the
                  class is zero (not coded), b > 0 = Laplace scale 2^((b - 96) / 12) steps
     words    the range coder's 32-bit words, little-endian
 """
