@@ -367,7 +367,7 @@ class Codec:
                     levels = detail.decode_levels(payload, (f.height, f.width), cells, layout)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
-                base = rgb.copy() if f.intervals else None      # version 5 holds the filter's output to it
+                base = rgb.copy() if f.intervals else None      # versions 5-6 hold the filter's output to it
                 rgb = detail.reconstruct(levels, rgb, out=rgb)
             rgb = self._postfilter(f, rgb)
             if f.intervals:

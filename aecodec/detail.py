@@ -22,6 +22,9 @@ Payload layout (big-endian; docs/FORMAT.md has the full rules):
     classes  192 one byte per class, in coding order (``ORDER``): 0 = every level of the
                  class is zero (not coded), b > 0 = Laplace scale 2^((b - 96) / 12) steps
     words    the range coder's 32-bit words, little-endian
+
+A version 6 file carries this payload with its class bytes packed (``format.pack_detail``);
+the container unpacks it before it comes here.
 """
 from __future__ import annotations
 
@@ -102,7 +105,7 @@ TILTED_VERSION = 3
 
 @dataclass(frozen=True)
 class Intervals:
-    """Where the post-filter's output is held, per DCT coefficient (file format version 5).
+    """Where the post-filter's output is held, per DCT coefficient (file format versions 5-6).
 
     A decoded level says where the true coefficient was: within about half a step of
     it. The post-filter sees only pixels and sometimes moves a coefficient out of that
