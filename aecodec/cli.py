@@ -660,7 +660,8 @@ def truncate(file, max_bytes, output, force):
 
 
 def _lazy_command(module: str, name: str, help_text: str):
-    """A subcommand whose module (and its heavy imports) loads only when it runs."""
+    """A subcommand whose module (and its heavy imports) loads only when it runs. Its
+    errors read like every other command's (usage errors keep click's usage hint)."""
     @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True,
                                                            "help_option_names": []}, add_help_option=False)
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -668,7 +669,12 @@ def _lazy_command(module: str, name: str, help_text: str):
     def command(ctx, args):
         import importlib
         real = importlib.import_module(module).main
-        real.main(list(args), prog_name=f"aecodec {name}", standalone_mode=False)
+        try:
+            real.main(list(args), prog_name=f"aecodec {name}", standalone_mode=False)
+        except (click.UsageError, Failure):
+            raise
+        except click.ClickException as exc:
+            raise Failure(exc.format_message(), exc.exit_code) from None
     return command
 
 

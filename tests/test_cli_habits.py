@@ -216,6 +216,20 @@ def test_bench_will_not_overwrite_results(tmp_path, monkeypatch):
     assert (out / "aecodec.json").read_text() == "{}"
 
 
+def test_bench_refuses_an_image_too_small_for_ms_ssim_before_any_work(tmp_path, monkeypatch, photo_large):
+    _extras(monkeypatch, present=True)
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(photo_large[:200, :200]).save(images / "big.png")
+    Image.fromarray(photo_large[:160, :200]).save(images / "thumb.png")
+    out = tmp_path / "results"
+    r = run("bench", "--images", images, "--out", out, "--codecs", "jpeg")
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1] == \
+        "aecodec: error: thumb.png is 200x160: MS-SSIM needs both sides at least 161 pixels"
+    assert not out.exists()
+
+
 def test_lossless_and_jpeg_style_quality_are_refused_by_the_pillow_plugin(tmp_path, photo_crop):
     im = Image.fromarray(photo_crop)
     with pytest.raises(ValueError, match="lossy"):

@@ -50,5 +50,5 @@ def test_jpeg_at_psnr_finds_the_nearest_quality():
 
 def test_the_tool_refuses_photos_too_small_for_ms_ssim(tmp_path):
     Image.fromarray(sample_photo("astronaut")[:120, :300].copy()).save(tmp_path / "small.png")
-    with pytest.raises(SystemExit, match="no photo with both sides over 160"):
+    with pytest.raises(SystemExit, match="no photo with both sides at least 161"):
         msssim_terms.main(["--images", str(tmp_path), "--every", "1", "--qualities", "1"])

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# pytorch_msssim's 11-tap window must still fit after four halvings: it asserts that
+# each side is over 160 pixels.
+MS_SSIM_MIN_SIDE = 161
+
 
 def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
     a = np.asarray(reference, dtype=np.float64)

@@ -23,14 +23,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .metrics import psnr
+from .metrics import MS_SSIM_MIN_SIDE, psnr
 
 # pytorch_msssim's defaults (what the benchmarks report): 11-tap Gaussian of sigma 1.5,
 # K = (0.01, 0.03), data range 255, the five scales' weights, 2x2 average pooling.
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 VARIANCE_EDGES = (10, 30, 100, 300, 1000, 3000)
-MIN_SIDE = 160          # the window still fits after four halvings (as pytorch_msssim asserts)
 
 
 def _window() -> torch.Tensor:
@@ -128,8 +127,8 @@ def main(argv=None):
     rows, measured = [], 0
     for f in files:
         rgb = codec.load(f).rgb
-        if min(rgb.shape[:2]) <= MIN_SIDE:
-            print(f"skipping {f.name}: MS-SSIM needs each side over {MIN_SIDE} pixels", file=sys.stderr)
+        if min(rgb.shape[:2]) < MS_SSIM_MIN_SIDE:
+            print(f"skipping {f.name}: MS-SSIM needs each side at least {MS_SSIM_MIN_SIDE} pixels", file=sys.stderr)
             continue
         measured += 1
         pixels = rgb.shape[0] * rgb.shape[1]
@@ -145,7 +144,7 @@ def main(argv=None):
                     acc = buckets[q][k].setdefault(s, [0, 0])
                     acc[0], acc[1] = acc[0] + n, acc[1] + loss
     if not measured:
-        sys.exit(f"no photo with both sides over {MIN_SIDE} pixels to measure")
+        sys.exit(f"no photo with both sides at least {MS_SSIM_MIN_SIDE} pixels to measure")
     args = " ".join(argv if argv is not None else sys.argv[1:])
     print(f"# Where MS-SSIM goes, against JPEG at equal PSNR\n\nMade by `python -m aecodec.bench.msssim_terms "
           f"{args}`: {measured} photos from {source}, model {codec.model_id}.\n")

@@ -13,15 +13,21 @@ from tqdm import tqdm
 
 from .bdrate import bd_rate
 from .codecs import BenchCodec
-from .metrics import ms_ssim, ms_ssim_db, psnr
+from .metrics import MS_SSIM_MIN_SIDE, ms_ssim, ms_ssim_db, psnr
 
 CSV_FIELDS = ["codec", "quality", "image", "bytes", "bpp", "psnr-rgb", "ms-ssim-rgb",
               "encoding_time", "decoding_time"]
 
 
 def load_images(files: list[Path]) -> list[tuple[str, np.ndarray]]:
-    """(name, RGB uint8 array) per file: what ``measure`` takes."""
-    return [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    """(name, RGB uint8 array) per file: what ``measure`` takes. Refuses, before any
+    work, an image too small for MS-SSIM, which every benchmark row reports."""
+    images = [(f.name, np.asarray(Image.open(f).convert("RGB"))) for f in files]
+    for name, rgb in images:
+        h, w = rgb.shape[:2]
+        if min(h, w) < MS_SSIM_MIN_SIDE:
+            raise ValueError(f"{name} is {w}x{h}: MS-SSIM needs both sides at least {MS_SSIM_MIN_SIDE} pixels")
+    return images
 
 
 def measure(codec: BenchCodec, images: list[tuple[str, np.ndarray]], progress: bool = True) -> list[dict]:
@@ -191,10 +197,10 @@ def run(codecs: list[BenchCodec], files: list[Path], out_dir: Path, anchors_dir:
     out_dir = Path(out_dir)
     if not files:
         raise ValueError("no images to measure")
+    images = load_images(files)
     out_dir.mkdir(parents=True, exist_ok=True)
     whole_kodak = len(files) == 24 and all(f.name.startswith("kodim") for f in files)
     title = title or ("Kodak" if whole_kodak else f"{len(files)} images from {files[0].parent.name}")
-    images = load_images(files)
     all_rows, results = [], {}
     for codec in codecs:
         rows = measure(codec, images, progress)
