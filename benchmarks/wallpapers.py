@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
     for path in PHOTOS:
-        name = path.parts[4] if path.is_relative_to(PLASMA) else path.stem
+        name = path.relative_to(PLASMA).parts[0] if path.is_relative_to(PLASMA) else path.stem
         with Image.open(path) as im:
             im = im.convert("RGB")
             scale = LONG_SIDE / max(im.size)
