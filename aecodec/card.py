@@ -81,8 +81,11 @@ def default_qualities() -> tuple[int, ...]:
 
 def quality_of(config: dict, stages: int, detail_step: float) -> int | None:
     """The ladder quality that writes ``stages`` stages with ``detail_step`` (0: no
-    detail layer); None when a budget fitted the file between two qualities."""
+    detail layer), over one stage more where the card's ``deeper_base`` rule allows it;
+    None when a budget fitted the file between two qualities."""
+    deeper_up_to = (config.get("deeper_base") or (0.0,))[0]
     for q, (s, t) in enumerate(ladder_of(config), start=1):
-        if s == stages and abs(t - detail_step) < 1e-9:
+        deeper = 0 < t <= deeper_up_to and s + 1 == stages
+        if (s == stages or deeper) and abs(t - detail_step) < 1e-9:
             return q
     return None

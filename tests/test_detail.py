@@ -1,5 +1,7 @@
 """The detail layer: exact tables and bytes, bounded error, and refusal of bad payloads."""
 import hashlib
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ from hypothesis import given, settings, strategies as st
 import aecodec
 from aecodec import detail
 from aecodec.format import PACKED_DETAIL, parse
+from aecodec.card import default_weights_dir
+from aecodec.codec import Codec
 from aecodec.model.vqvae import ModelConfig
 from conftest import psnr
 
@@ -204,6 +208,54 @@ def test_ladder_of_the_shipped_model(codec):
 def test_bad_ladders_are_refused(ladder, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(stages=11, ladder=ladder)
+
+
+@pytest.mark.parametrize("rule, message", [
+    ([15], "detail step, base MSE"), ([0, 90], "positive"), ([15, -1], "positive"), ([15, "90"], "positive"),
+])
+def test_bad_deeper_base_rules_are_refused(rule, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(stages=11, deeper_base=rule)
+
+
+def _codec_with_rule(folder, rule) -> Codec:
+    """The shipped model, its card's ``deeper_base`` rule replaced."""
+    shutil.copytree(default_weights_dir(), folder)
+    card = json.loads((folder / "model.json").read_text())
+    card["config"]["deeper_base"] = rule
+    (folder / "model.json").write_text(json.dumps(card))
+    return Codec(str(folder), device="cpu")
+
+
+def test_a_deeper_base_where_the_card_says(tmp_path, codec, photo_crop):
+    """Encoder policy: with a base close enough to the photo, a detail layer at a step
+    up to the rule's goes over one stage more than its rung names; budgets build the
+    same files, and ``info`` still names the quality."""
+    always = _codec_with_rule(tmp_path / "always", [54, 1e9])
+    top, stage_only = max(codec.qualities), next(q for q, (_, t) in enumerate(codec.ladder, 1) if t == 0)
+    rung = codec.ladder[top - 1][0]
+    data = always.encode(photo_crop, top)
+    assert parse(data).stage_count == rung + 1
+    assert aecodec.info(data, weights=tmp_path / "always")["quality"] == top
+    assert always.encode(photo_crop, max_bytes=len(data)) == data
+    assert parse(always.encode(photo_crop, stage_only)).stage_count == codec.ladder[stage_only - 1][0]
+    never = _codec_with_rule(tmp_path / "never", [54, 1e-6])
+    assert parse(never.encode(photo_crop, top)).stage_count == rung
+    assert psnr(photo_crop, codec.decode_pixels(data).rgb) > psnr(photo_crop, codec.decode_pixels(
+        always.encode(photo_crop, top - 1)).rgb)
+
+
+def test_the_shipped_rule_deepens_the_base_of_smooth_photos_only(codec):
+    """At the finest steps a smooth image's detail layer goes over one stage more; a
+    busy one's, and every coarser step's, over the stages its rung names."""
+    y, x = np.mgrid[0:64, 0:96]
+    smooth = np.stack([60 + x, 80 + y, 140 + (x + y) // 4], -1).astype(np.uint8)
+    busy = np.random.default_rng(0).integers(0, 256, smooth.shape, dtype=np.uint8)
+    deeper_up_to = codec.weights.config.deeper_base[0]
+    for q, (stages, step) in enumerate(codec.ladder, start=1):
+        if step:
+            assert parse(codec.encode(busy, q)).stage_count == stages
+            assert parse(codec.encode(smooth, q)).stage_count == stages + (step <= deeper_up_to)
 
 
 def test_detail_qualities_in_the_codec(codec, photo_crop):

@@ -38,11 +38,18 @@ class ModelConfig:
     # (stages, detail step), where step 0 means no detail layer (aecodec/detail.py).
     # Empty: quality q is q stages, no detail.
     ladder: tuple = ()
+    # Encoder policy too: (step, mse). A detail layer at a step up to ``step`` goes
+    # over one stage more than its ladder rung names when the rung's base image is
+    # already within ``mse`` (mean squared error in 0-255 levels) of the photo: on
+    # smooth photos the finest steps code the residual of a better base for fewer
+    # bits, on busy ones they do not (TRAINING_LOG Part 22). Empty: never.
+    deeper_base: tuple = ()
 
     def __post_init__(self):
         if self.transform not in TRANSFORMS:
             raise ValueError(f"transform must be one of {sorted(TRANSFORMS)}, not {self.transform!r}")
         object.__setattr__(self, "ladder", self._checked_ladder(self.ladder))
+        object.__setattr__(self, "deeper_base", self._checked_deeper_base(self.deeper_base))
         if isinstance(self.search_beam, bool) or not isinstance(self.search_beam, int) \
                 or not 1 <= self.search_beam <= self.codes:
             raise ValueError(f"search_beam must be an integer from 1 to codes ({self.codes}), "
@@ -67,6 +74,18 @@ class ModelConfig:
         if len(out) > 255:
             raise ValueError("the ladder has at most 255 qualities")
         return tuple(out)
+
+    @staticmethod
+    def _checked_deeper_base(rule) -> tuple:
+        if not rule:
+            return ()
+        try:
+            step, mse = rule
+        except (TypeError, ValueError):
+            raise ValueError(f"deeper_base is [detail step, base MSE], not {rule!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in (step, mse)):
+            raise ValueError(f"deeper_base's detail step and base MSE must be positive numbers, not {rule!r}")
+        return float(step), float(mse)
 
     def quality_ladder(self) -> tuple:
         """(stages, detail step) for qualities 1, 2, ..."""

@@ -83,8 +83,8 @@ def validation_log(run_dir: Path) -> list[dict]:
 
 def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
            data_dirs: list[str] | None = None, **search) -> dict:
-    """``search`` may set the encoder-side search_mix / search_scale / search_beam and
-    the quality ``ladder`` of the model config.
+    """``search`` may set the encoder-side search_mix / search_scale / search_beam, the
+    quality ``ladder`` and the ``deeper_base`` rule of the model config.
     ``data_dirs`` replaces the run's data folders for fitting the tables (a run trained
     on packed, downscaled copies should fit its tables on the original photos)."""
     run_dir = Path(run_dir)
@@ -138,12 +138,15 @@ def main(argv=None):
     p.add_argument("--search-beam", type=int, default=None)
     p.add_argument("--ladder", default=None,
                    help="quality ladder stages:step,... (step 0: no detail layer; default: quality = stages)")
+    p.add_argument("--deeper-base", default=None, metavar="STEP:MSE",
+                   help="detail steps up to STEP go over one stage more when the rung's base is within MSE")
     p.add_argument("--data-dirs", nargs="+", default=None,
                    help="photos to fit the entropy tables on (default: the run's data_dirs)")
     a = p.parse_args(argv)
     card = export(Path(a.run_dir), Path(a.out_dir), a.max_images, a.data_dirs,
                   search_mix=a.search_mix, search_scale=a.search_scale, search_beam=a.search_beam,
-                  ladder=None if a.ladder is None else parse_ladder(a.ladder))
+                  ladder=None if a.ladder is None else parse_ladder(a.ladder),
+                  deeper_base=None if a.deeper_base is None else [float(v) for v in a.deeper_base.split(":")])
     print(json.dumps({k: card[k] for k in ("file", "sha256", "model_id")}))
 
 
