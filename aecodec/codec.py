@@ -171,20 +171,23 @@ class Codec:
                 for px, idx in zip(pixels, indices)]
 
     def _encode_pixels(self, pixels: list[Pixels], n_stages: int, step: float, batch: int) -> list[AecFile]:
-        """Files of ``n_stages`` stages, with a detail layer at ``step`` unless it is 0."""
+        """Files of ``n_stages`` stages, with a detail layer at ``step`` unless it is 0
+        (over one stage more where the card's ``deeper_base`` rule says so)."""
         indices = self._indices_batched(pixels, n_stages, batch)
+        payloads = [self._payloads(idx) for idx in indices]
         details = [b""] * len(pixels)
         if step:
+            for k, px in enumerate(pixels):
+                if self._wants_deeper_base(px, payloads[k], step):
+                    indices[k] = self._indices_batched([px], n_stages + 1, 1)[0]
+                    payloads[k] = self._payloads(indices[k])
             # The detail layer codes what the decoder's own base image misses.
             bases = self._batched(list(zip(indices, pixels)), lambda item: self._base_key(item[0], item[1]),
                                   lambda part: self._encoder_bases([idx for idx, _ in part], part[0][1].height,
                                                                    part[0][1].width), self._base_batch(batch))
-            for k, px in enumerate(pixels):
-                if self._wants_deeper_base(px, bases[k], n_stages, step):
-                    indices[k], bases[k] = self._deeper_base(px, n_stages)
             details = [detail.encode(px.rgb, base, step, detail.activity(idx))
                        for px, base, idx in zip(pixels, bases, indices)]
-        return [self._file(px, self._payloads(idx), extra, step) for px, idx, extra in zip(pixels, indices, details)]
+        return [self._file(px, coded, extra, step) for px, coded, extra in zip(pixels, payloads, details)]
 
     def _encoder_bases(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """The base images the encoder codes detail layers against.
@@ -196,16 +199,11 @@ class Codec:
         pixels, so the encoder keeps the exact decoder there."""
         return self._synthesize(indices, height, width, exact=self.device.type != "cpu")
 
-    def _wants_deeper_base(self, px: Pixels, base: np.ndarray, n_stages: int, step: float) -> bool:
-        """The card's ``deeper_base`` rule for a detail layer at ``step`` over ``base``."""
-        config = self.weights.config
-        rule = config.deeper_base
-        return bool(rule) and n_stages < config.stages and 0 < step <= rule[0] and _mse(px.rgb, base) < rule[1]
-
-    def _deeper_base(self, px: Pixels, n_stages: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, base image) of a search for one stage more than ``n_stages``."""
-        indices = self._indices_batched([px], n_stages + 1, 1)[0]
-        return indices, self._encoder_bases([indices], px.height, px.width)[0]
+    def _wants_deeper_base(self, px: Pixels, payloads: tuple[bytes, ...], step: float) -> bool:
+        """The card's ``deeper_base`` rule for a detail layer at ``step`` over these stages."""
+        rule, stages = self.weights.config.deeper_base, self.weights.config.stages
+        return (bool(rule) and len(payloads) < stages and 0 < step <= rule[0]
+                and sum(map(len, payloads)) * 8 < rule[1] * px.width * px.height)
 
     def _base_batch(self, batch: int) -> int:
         """Images per base-image batch: one on a CPU, where the float32 decoder's bits
@@ -233,22 +231,23 @@ class Codec:
 
     def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search over all the stages the
-        ladder uses (``ratecontrol.fit``; each candidate's stages are a prefix)."""
+        ladder uses (``ratecontrol.fit``; each candidate's stages are a prefix, but for
+        a ``deeper_base``, searched once more with a stage more as ``encode`` does)."""
         payloads = self._payloads(indices)
         bases, deeper = {}, {}
 
         def build(n_stages: int, step: float) -> AecFile:
+            chosen, coded, key = indices[:n_stages], payloads[:n_stages], n_stages
             if not step:
-                return self._file(px, payloads[:n_stages])
-            if n_stages not in bases:
-                bases[n_stages] = self._encoder_bases([indices[:n_stages]], px.height, px.width)[0]
-            chosen, base, coded = indices[:n_stages], bases[n_stages], payloads[:n_stages]
-            if self._wants_deeper_base(px, base, n_stages, step):       # as ``encode`` would
+                return self._file(px, coded)
+            if self._wants_deeper_base(px, coded, step):           # as ``encode`` would
                 if n_stages not in deeper:
-                    more, more_base = self._deeper_base(px, n_stages)
-                    deeper[n_stages] = more, more_base, self._payloads(more)
-                chosen, base, coded = deeper[n_stages]
-            return self._file(px, coded, detail.encode(px.rgb, base, step, detail.activity(chosen)), step)
+                    more = self._indices_batched([px], n_stages + 1, 1)[0]
+                    deeper[n_stages] = more, self._payloads(more)
+                (chosen, coded), key = deeper[n_stages], ("deeper", n_stages)
+            if key not in bases:
+                bases[key] = self._encoder_bases([chosen], px.height, px.width)[0]
+            return self._file(px, coded, detail.encode(px.rgb, bases[key], step, detail.activity(chosen)), step)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
@@ -428,12 +427,3 @@ class Codec:
         with exact_context(self.device):
             return list(self.model.decompress(idx, height, width, self.tile, self.synthesis))
 
-
-def _mse(image: np.ndarray, base: np.ndarray) -> float:
-    """Mean squared difference of two uint8 images, a band of rows at a time (a 12 MP
-    photo's float copy would take 144 MB)."""
-    total = 0.0
-    for r0 in range(0, image.shape[0], 256):
-        diff = (image[r0:r0 + 256].astype(np.int64) - base[r0:r0 + 256]).ravel()
-        total += float(diff @ diff)
-    return total / max(image.size, 1)

@@ -211,7 +211,7 @@ def test_bad_ladders_are_refused(ladder, message):
 
 
 @pytest.mark.parametrize("rule, message", [
-    ([15], "detail step, base MSE"), ([0, 90], "positive"), ([15, -1], "positive"), ([15, "90"], "positive"),
+    ([15], "detail step, bits per pixel"), ([0, 0.25], "positive"), ([15, -1], "positive"), ([15, "0.25"], "positive"),
 ])
 def test_bad_deeper_base_rules_are_refused(rule, message):
     with pytest.raises(ValueError, match=message):
@@ -228,9 +228,9 @@ def _codec_with_rule(folder, rule) -> Codec:
 
 
 def test_a_deeper_base_where_the_card_says(tmp_path, codec, photo_crop):
-    """Encoder policy: with a base close enough to the photo, a detail layer at a step
-    up to the rule's goes over one stage more than its rung names; budgets build the
-    same files, and ``info`` still names the quality."""
+    """Encoder policy: where the rung's stages are cheap enough, a detail layer at a
+    step up to the rule's goes over one stage more than the rung names; budgets build
+    the same files, and ``info`` still names the quality."""
     always = _codec_with_rule(tmp_path / "always", [54, 1e9])
     top, stage_only = max(codec.qualities), next(q for q, (_, t) in enumerate(codec.ladder, 1) if t == 0)
     rung = codec.ladder[top - 1][0]

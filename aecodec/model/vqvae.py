@@ -38,11 +38,12 @@ class ModelConfig:
     # (stages, detail step), where step 0 means no detail layer (aecodec/detail.py).
     # Empty: quality q is q stages, no detail.
     ladder: tuple = ()
-    # Encoder policy too: (step, mse). A detail layer at a step up to ``step`` goes
-    # over one stage more than its ladder rung names when the rung's base image is
-    # already within ``mse`` (mean squared error in 0-255 levels) of the photo: on
-    # smooth photos the finest steps code the residual of a better base for fewer
-    # bits, on busy ones they do not (TRAINING_LOG Part 22). Empty: never.
+    # Encoder policy too: (step, bpp). A detail layer at a step up to ``step`` goes
+    # over one stage more than its ladder rung names when the rung's stages take under
+    # ``bpp`` bits per pixel: on smooth photos (which cheap stages betray, and which the
+    # rule looks at before making any base image) the finest steps code the residual
+    # of a better base for fewer bits; on busy ones they do not (TRAINING_LOG Part 22).
+    # Empty: never.
     deeper_base: tuple = ()
 
     def __post_init__(self):
@@ -80,12 +81,13 @@ class ModelConfig:
         if not rule:
             return ()
         try:
-            step, mse = rule
+            step, bpp = rule
         except (TypeError, ValueError):
-            raise ValueError(f"deeper_base is [detail step, base MSE], not {rule!r}") from None
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in (step, mse)):
-            raise ValueError(f"deeper_base's detail step and base MSE must be positive numbers, not {rule!r}")
-        return float(step), float(mse)
+            raise ValueError(f"deeper_base is [detail step, bits per pixel], not {rule!r}") from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in (step, bpp)):
+            raise ValueError(f"deeper_base's detail step and bits per pixel must be positive numbers, "
+                             f"not {rule!r}")
+        return float(step), float(bpp)
 
     def quality_ladder(self) -> tuple:
         """(stages, detail step) for qualities 1, 2, ..."""

@@ -138,8 +138,8 @@ def main(argv=None):
     p.add_argument("--search-beam", type=int, default=None)
     p.add_argument("--ladder", default=None,
                    help="quality ladder stages:step,... (step 0: no detail layer; default: quality = stages)")
-    p.add_argument("--deeper-base", default=None, metavar="STEP:MSE",
-                   help="detail steps up to STEP go over one stage more when the rung's base is within MSE")
+    p.add_argument("--deeper-base", default=None, metavar="STEP:BPP",
+                   help="detail steps up to STEP go over one stage more when the rung's stages take under BPP")
     p.add_argument("--data-dirs", nargs="+", default=None,
                    help="photos to fit the entropy tables on (default: the run's data_dirs)")
     a = p.parse_args(argv)
