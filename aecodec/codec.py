@@ -426,4 +426,3 @@ class Codec:
                 return list(self.model.decompress(idx, height, width, self.tile))
         with exact_context(self.device):
             return list(self.model.decompress(idx, height, width, self.tile, self.synthesis))
-
