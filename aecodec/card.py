@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 CARD_NAME = "model.json"
 DEFAULT_QUALITY = 6
@@ -27,11 +28,20 @@ def default_weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights"
 
 
-def ladder_of(config: dict) -> tuple[tuple[int, float], ...]:
-    """(stages, detail step) for qualities 1, 2, ...: the card's ``ladder``, or, where
-    it has none, quality q = q stages without a detail layer."""
+class Rung(NamedTuple):
+    """What one quality writes: RVQ stages, the detail layer's step (0: none), and how
+    many times smaller than the photo the image is coded (1: at its own size)."""
+    stages: int
+    step: float
+    scale: float = 1.0
+
+
+def ladder_of(config: dict) -> tuple[Rung, ...]:
+    """The rung of qualities 1, 2, ...: the card's ``ladder`` ([stages, step] or
+    [stages, step, scale] each), or, where it has none, quality q = q stages."""
     ladder = config.get("ladder") or [(s, 0.0) for s in range(1, int(config["stages"]) + 1)]
-    return tuple((int(s), float(t)) for s, t in ladder)
+    return tuple(Rung(int(entry[0]), float(entry[1]), float(entry[2]) if len(entry) > 2 else 1.0)
+                 for entry in ladder)
 
 
 def model_library(*roots: Path) -> dict[bytes, Path]:
@@ -79,13 +89,22 @@ def default_qualities() -> tuple[int, ...]:
     return tuple(range(1, len(ladder_of(default_card()["config"])) + 1))
 
 
-def quality_of(config: dict, stages: int, detail_step: float) -> int | None:
+def quality_of(config: dict, stages: int, detail_step: float, size: tuple[int, int],
+               coded_size: tuple[int, int]) -> int | None:
     """The ladder quality that writes ``stages`` stages with ``detail_step`` (0: no
-    detail layer), over one stage more where the card's ``deeper_base`` rule allows it;
-    None when a budget fitted the file between two qualities."""
+    detail layer), over one stage more where the card's ``deeper_base`` rule allows it,
+    coding a photo of ``size`` at ``coded_size`` (both (height, width)); None when a
+    budget fitted the file between two qualities."""
     deeper_up_to = (config.get("deeper_base") or (0.0,))[0]
-    for q, (s, t) in enumerate(ladder_of(config), start=1):
-        deeper = 0 < t <= deeper_up_to and s + 1 == stages
-        if (s == stages or deeper) and abs(t - detail_step) < 1e-9:
+    for q, rung in enumerate(ladder_of(config), start=1):
+        deeper = 0 < rung.step <= deeper_up_to and rung.stages + 1 == stages
+        if (rung.stages == stages or deeper) and abs(rung.step - detail_step) < 1e-9 \
+                and coded_shape(*size, rung.scale) == tuple(coded_size):
             return q
     return None
+
+
+def coded_shape(height: int, width: int, scale: float) -> tuple[int, int]:
+    """The (height, width) a photo is coded at by a rung ``scale`` times smaller
+    (the photo's own where that rounds to it)."""
+    return max(1, round(height / scale)), max(1, round(width / scale))

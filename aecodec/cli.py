@@ -614,7 +614,9 @@ def info(files, as_json, weights):
             if d["detail_tilt"]:
                 detail += ", tilt {luma:g} luma, {chroma:g} colour, colour x{chroma_gain:g}".format(**d["detail_tilt"])
             click.echo(f"file:           {d['file']}")
-            click.echo(f"size:           {d['width']}x{d['height']}")
+            scaled = (d["coded_width"], d["coded_height"]) != (d["width"], d["height"])
+            click.echo(f"size:           {d['width']}x{d['height']}"
+                       + (f" (coded at {d['coded_width']}x{d['coded_height']}, scaled up)" if scaled else ""))
             click.echo(f"mode:           {d['mode']}")
             click.echo(f"quality:        {quality}")
             click.echo(f"stages:         {d['stages']}")

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol
-from .card import DEFAULT_QUALITY, installed_models
+from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol, resample
+from .card import DEFAULT_QUALITY, Rung, coded_shape, installed_models
 from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
 from .errors import DeviceError
 from .format import AecFile, FormatError
@@ -91,8 +91,8 @@ class Codec:
         return tuple(range(1, len(self.ladder) + 1))
 
     @property
-    def ladder(self) -> tuple:
-        """(RVQ stages, detail step or 0) that each quality writes, from the model card."""
+    def ladder(self) -> tuple[Rung, ...]:
+        """The rung (RVQ stages, detail step or 0, scale) each quality writes, from the model card."""
         return self.weights.config.quality_ladder()
 
     @property
@@ -111,14 +111,17 @@ class Codec:
         """The decoder's uint8 RGB image [height, width, 3] from indices [S, G, h, w]."""
         return self._synthesize([indices], height, width)[0]
 
-    def encode_at(self, image, stages: int, step: float = 0.0) -> bytes:
-        """A file of ``stages`` stages with a detail layer at ``step`` (0: none), whether
-        or not the ladder has that pair (for choosing a ladder)."""
+    def encode_at(self, image, stages: int, step: float = 0.0, scale: float = 1.0) -> bytes:
+        """A file of ``stages`` stages with a detail layer at ``step`` (0: none), of the
+        image coded ``scale`` times smaller, whether or not the ladder has that rung
+        (for choosing a ladder)."""
         if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= self.weights.config.stages:
             raise ValueError(f"stages must be from 1 to {self.weights.config.stages}, not {stages!r}")
         if step and not detail.MIN_STEP <= step <= detail.MAX_STEP:
             raise ValueError(f"detail step must be 0 or from {detail.MIN_STEP} to {detail.MAX_STEP}, not {step!r}")
-        return self._encode_pixels([self.load(image)], stages, float(step), 1)[0].to_bytes()
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 1 <= scale <= resample.MAX_SCALE:
+            raise ValueError(f"scale must be from 1 to {resample.MAX_SCALE}, not {scale!r}")
+        return self._encode_pixels([self.load(image)], Rung(stages, float(step), float(scale)), 1)[0].to_bytes()
 
     def set_search(self, beam: int, scale: float) -> None:
         """The encoder-side codeword search (decoding never depends on it): partial
@@ -160,33 +163,47 @@ class Codec:
         budgeted = max_bytes is not None or bpp is not None
         quality = self._check_quality(quality, budgeted)
         if not budgeted:
-            n_stages, step = self.ladder[quality - 1]
             pixels = [self.load(image) for image in images]
-            return [f.to_bytes() for f in self._encode_pixels(pixels, n_stages, step, batch)]
+            return [f.to_bytes() for f in self._encode_pixels(pixels, self.ladder[quality - 1], batch)]
         self._budget(max_bytes, bpp, 1)              # bad budget arguments fail before any work
         ladder = self.ladder[:quality]
         pixels = [self.load(image) for image in images]
-        indices = self._indices_batched(pixels, max(s for s, _ in ladder), batch)
+        # one batched search for the rungs at full size; a scaled rung's is made when tried
+        full = max((rung.stages for rung in ladder if rung.scale == 1), default=0)
+        indices = self._indices_batched(pixels, full, batch) if full else [None] * len(pixels)
         return [self._fit(px, idx, ladder, self._budget(max_bytes, bpp, px.width * px.height)).to_bytes()
                 for px, idx in zip(pixels, indices)]
 
-    def _encode_pixels(self, pixels: list[Pixels], n_stages: int, step: float, batch: int) -> list[AecFile]:
-        """Files of ``n_stages`` stages, with a detail layer at ``step`` unless it is 0
-        (over one stage more where the card's ``deeper_base`` rule says so)."""
-        indices = self._indices_batched(pixels, n_stages, batch)
+    def _encode_pixels(self, pixels: list[Pixels], rung: Rung, batch: int) -> list[AecFile]:
+        """Files of ``rung.stages`` stages, with a detail layer at ``rung.step`` unless it
+        is 0 (over one stage more where the card's ``deeper_base`` rule says so), of the
+        photos coded ``rung.scale`` times smaller."""
+        n_stages, step = rung.stages, rung.step
+        coded = [self._coded_pixels(px, rung.scale) for px in pixels]
+        indices = self._indices_batched(coded, n_stages, batch)
         payloads = [self._payloads(idx) for idx in indices]
         details = [b""] * len(pixels)
         if step:
-            for k, px in enumerate(pixels):
+            for k, px in enumerate(coded):
                 if self._wants_deeper_base(px, payloads[k], step):
                     indices[k], payloads[k] = self._deeper_stages(px, n_stages)
             # The detail layer codes what the decoder's own base image misses.
-            bases = self._batched(list(zip(indices, pixels)), lambda item: self._base_key(item[0], item[1]),
+            bases = self._batched(list(zip(indices, coded)),
+                                  lambda item: self._base_key(item[0], item[1].height, item[1].width),
                                   lambda part: self._encoder_bases([idx for idx, _ in part], part[0][1].height,
                                                                    part[0][1].width), self._base_batch(batch))
             details = [detail.encode(px.rgb, base, step, detail.activity(idx))
-                       for px, base, idx in zip(pixels, bases, indices)]
-        return [self._file(px, coded, extra, step) for px, coded, extra in zip(pixels, payloads, details)]
+                       for px, base, idx in zip(coded, bases, indices)]
+        return [self._file(px, c, p, extra, step) for px, c, p, extra in zip(pixels, coded, payloads, details)]
+
+    @staticmethod
+    def _coded_pixels(px: Pixels, scale: float) -> Pixels:
+        """What a rung ``scale`` times smaller codes of ``px`` (``px`` itself at scale 1);
+        the alpha plane stays with the photo, at its own size."""
+        height, width = coded_shape(px.height, px.width, scale)
+        if (height, width) == (px.height, px.width):
+            return px
+        return Pixels(resample.scale_down(px.rgb, height, width), px.mode, None)
 
     def _encoder_bases(self, indices: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """The base images the encoder codes detail layers against.
@@ -223,36 +240,54 @@ class Codec:
     def _payloads(self, indices: np.ndarray) -> tuple[bytes, ...]:
         return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
 
-    def _file(self, px: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"", step: float = 0.0) -> AecFile:
+    def _file(self, px: Pixels, coded: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"",
+              step: float = 0.0) -> AecFile:
+        """The file of photo ``px`` whose stages and detail layer code ``coded`` (``px``
+        itself, or ``px`` scaled down)."""
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
         filt = self.weights.postfilter
         intervals = filt.intervals if filt and extra else b""
-        # ``extra`` is detail.encode's, tilted; a version 6 file carries it packed
+        scaled = coded is not px
+        # ``extra`` is detail.encode's, tilted; a version 6 or 7 file carries it packed
+        packed = bool(extra) and (bool(intervals) or scaled)
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
-                       aec_format.pack_detail(extra) if intervals else extra,
-                       detail_version=aec_format.PACKED_DETAIL if intervals else detail.TILTED_VERSION,
+                       aec_format.pack_detail(extra) if packed else extra,
+                       detail_version=aec_format.PACKED_DETAIL if packed else detail.TILTED_VERSION,
                        filter_id=filt.filter_id if filt else b"",
                        filter_class=filt.class_for(len(payloads), step) if filt else 0,
-                       intervals=intervals)
+                       intervals=intervals,
+                       coded_width=coded.width if scaled else 0, coded_height=coded.height if scaled else 0)
 
-    def _fit(self, px: Pixels, indices: np.ndarray, ladder: tuple, budget: int) -> AecFile:
-        """The best file within ``budget`` bytes from one search over all the stages the
-        ladder uses (``ratecontrol.fit``; each candidate's stages are a prefix, but for
-        a ``deeper_base``, searched once more with a stage more as ``encode`` does)."""
-        payloads = self._payloads(indices)
-        bases, deeper = {}, {}
+    def _fit(self, px: Pixels, indices: np.ndarray | None, ladder: tuple, budget: int) -> AecFile:
+        """The best file within ``budget`` bytes from one search per coded size over all
+        the stages the ladder uses (``ratecontrol.fit``; each candidate's stages are a
+        prefix, but for a ``deeper_base``, searched once more with a stage more as
+        ``encode`` does). ``indices``: the full-size search, when the ladder has one."""
+        top = max(rung.stages for rung in ladder)
+        searches, bases, deeper = {}, {}, {}
 
-        def build(n_stages: int, step: float) -> AecFile:
-            chosen, coded, key = indices[:n_stages], payloads[:n_stages], n_stages
+        def search(scale: float) -> tuple[Pixels, np.ndarray, tuple[bytes, ...]]:
+            coded = self._coded_pixels(px, scale)
+            key = (coded.height, coded.width)
+            if key not in searches:
+                found = indices if coded is px and indices is not None else \
+                    self._indices_batched([coded], top, 1)[0]
+                searches[key] = coded, found, self._payloads(found)
+            return searches[key]
+
+        def build(n_stages: int, step: float, scale: float) -> AecFile:
+            coded, found, payloads = search(scale)
+            chosen, stages, key = found[:n_stages], payloads[:n_stages], (coded.height, coded.width, n_stages)
             if not step:
-                return self._file(px, coded)
-            if self._wants_deeper_base(px, coded, step):           # as ``encode`` would
-                if n_stages not in deeper:
-                    deeper[n_stages] = self._deeper_stages(px, n_stages)
-                (chosen, coded), key = deeper[n_stages], ("deeper", n_stages)
+                return self._file(px, coded, stages)
+            if self._wants_deeper_base(coded, stages, step):       # as ``encode`` would
+                if key not in deeper:
+                    deeper[key] = self._deeper_stages(coded, n_stages)
+                (chosen, stages), key = deeper[key], ("deeper", *key)
             if key not in bases:
-                bases[key] = self._encoder_bases([chosen], px.height, px.width)[0]
-            return self._file(px, coded, detail.encode(px.rgb, bases[key], step, detail.activity(chosen)), step)
+                bases[key] = self._encoder_bases([chosen], coded.height, coded.width)[0]
+            return self._file(px, coded, stages,
+                              detail.encode(coded.rgb, bases[key], step, detail.activity(chosen)), step)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
@@ -340,7 +375,7 @@ class Codec:
         f = aec_format.parse(data, pixel_limit(self.max_pixels))
         if f.stage_count > self.weights.config.stages:
             raise FormatError(f"file holds {f.stage_count} stages, the model has {self.weights.config.stages}")
-        positions = np.prod(self.model.cells(f.height, f.width))
+        positions = np.prod(self.model.cells(*f.coded_size))
         for s, payload in enumerate(f.stages):
             # The coder keeps up to 64 bits in flight, and constriction's fixed-point
             # probabilities differ from the tables by far less than 1%: a payload below
@@ -375,9 +410,9 @@ class Codec:
 
     def _decode_own(self, files: list[bytes], batch: int) -> list[Pixels]:
         coded = [self._entropy_decode(data) for data in files]
-        rgbs = self._batched(coded, lambda c: self._base_key(c[1], c[0]),
-                             lambda part: self._synthesize([c[1] for c in part], part[0][0].height,
-                                                           part[0][0].width, self.exact), batch)
+        rgbs = self._batched(coded, lambda c: self._base_key(c[1], *c[0].coded_size),
+                             lambda part: self._synthesize([c[1] for c in part], *part[0][0].coded_size,
+                                                           self.exact), batch)
         out = []
         for i, rgb in enumerate(rgbs):
             f, idx, alpha = coded[i]
@@ -387,7 +422,7 @@ class Codec:
                 cells, idx = detail.activity(idx), None
                 try:
                     payload, layout = f.unpacked_detail()
-                    levels = detail.decode_levels(payload, (f.height, f.width), cells, layout)
+                    levels = detail.decode_levels(payload, f.coded_size, cells, layout)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
                 base = rgb.copy() if f.intervals else None      # versions 5-6 hold the filter's output to it
@@ -395,6 +430,8 @@ class Codec:
             rgb = self._postfilter(f, rgb)
             if f.intervals:
                 rgb = detail.constrain(rgb, base, levels, detail.Intervals.from_bytes(f.intervals), out=rgb)
+            if f.scaled:
+                rgb = resample.upscale(rgb, f.height, f.width)
             out.append(Pixels(rgb, f.mode, alpha))
         return out
 
@@ -410,14 +447,14 @@ class Codec:
             raise FormatError(f"post-filter class {f.filter_class} is outside 0..{filt.classes - 1}")
         return filt.apply(rgb, f.filter_class, self.device)
 
-    def _base_key(self, indices: np.ndarray, size) -> tuple:
+    def _base_key(self, indices: np.ndarray, height: int, width: int) -> tuple:
         """What must match for images to share a decoder batch: latent grid, stages, pixel size."""
-        return (*indices.shape[2:], indices.shape[0], size.height, size.width)
+        return (*indices.shape[2:], indices.shape[0], height, width)
 
     def _entropy_decode(self, data: bytes) -> tuple[AecFile, np.ndarray, np.ndarray | None]:
         """Everything but the networks: (header, indices [S, G, h, w], alpha plane)."""
         f = self._parse_own(data)
-        indices = self.entropy_decode(f.stages, f.height, f.width)
+        indices = self.entropy_decode(f.stages, *f.coded_size)
         alpha = alpha_plane.decode(f.alpha, f.width, f.height) if f.has_alpha else None
         return f, indices, alpha
 

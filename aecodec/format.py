@@ -6,18 +6,23 @@ Layout (all integers big-endian; see docs/FORMAT.md):
     version    1   1; 2 or 3 when the file has a detail layer (3: with a frequency tilt);
                    4 when it names a post-filter (its detail layer, if any, as in 3);
                    5 when the filter's output is then held to the detail layer's intervals;
-                   6 as 5, with the detail layer's class bytes packed (``pack_detail``)
+                   6 as 5, with the detail layer's class bytes packed (``pack_detail``);
+                   7 when the image is coded at a reduced size (every field below present)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-6 only: length of the detail layer (aecodec/detail.py;
-                   0 in version 4: none)
-    filter_id  8   versions 4-6 only: first 8 bytes of the sha256 of the post-filter
-    filter_cls 1   versions 4-6 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   versions 5-6 only: what the post-filter's output is held to (detail.Intervals)
+    detail_len 4   versions 2-7 only: length of the detail layer (aecodec/detail.py;
+                   0 in versions 4 and 7: none)
+    filter_id  8   versions 4-7 only: first 8 bytes of the sha256 of the post-filter
+                   (version 7: zeros for none)
+    filter_cls 1   versions 4-7 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-7 only: what the post-filter's output is held to (detail.Intervals;
+                   in version 7 zeros unless there are both a filter and a detail layer)
+    coded_w    4   version 7 only: the coded image's size, which the decoder scales up to
+    coded_h    4     width x height (aecodec/resample.py); at most it in each, and not both equal
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -40,18 +45,25 @@ MAGIC = b"\x89AEC"
 # a post-filter (postfilter.py) after the version 3 decoding, version 5 the filter's
 # output held to the intervals the detail layer's levels allow (detail.Intervals), and
 # version 6 is version 5 with the detail layer's head packed (``pack_detail``).
-FORMAT_VERSION = 6
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+# Version 7 codes the image at a reduced size, which the decoder scales up: it has
+# every field of version 6 (a zero filter id for none) plus the coded size, so that
+# dropping the filter or the detail layer keeps it version 7.
+FORMAT_VERSION = 7
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
 PACKED_VERSION = 6
 PACKED_DETAIL = 6                  # ``AecFile.detail_version`` of a packed detail layer
+SCALED_VERSION = 7
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
 _FILTER = struct.Struct(">8sB")
 _INTERVALS = struct.Struct(">3s")
+_CODED = struct.Struct(">II")
+_NO_FILTER = bytes(8)
+_NO_INTERVALS = bytes(3)
 HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
 MAX_DIMENSION = 1 << 16             # per side; the pixel limit is the caller's
 
@@ -73,13 +85,26 @@ class AecFile:
     filter_id: bytes = b""       # 8 bytes: the post-filter to run after decoding (version 4)
     filter_class: int = 0
     intervals: bytes = b""       # 3 bytes: what the filter's output is held to (version 5)
+    coded_width: int = 0         # version 7: the size the image is coded at (0: width x height)
+    coded_height: int = 0
 
     @property
     def stage_count(self) -> int:
         return len(self.stages)
 
     @property
+    def scaled(self) -> bool:
+        return bool(self.coded_width or self.coded_height)
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(height, width) of the image the stages and the detail layer code."""
+        return (self.coded_height, self.coded_width) if self.scaled else (self.height, self.width)
+
+    @property
     def version(self) -> int:
+        if self.scaled:
+            return SCALED_VERSION
         if self.intervals:
             return PACKED_VERSION if self.detail_version == PACKED_DETAIL else INTERVALS_VERSION
         if self.filter_id:
@@ -101,11 +126,13 @@ class AecFile:
             raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
         if bool(self.alpha) != self.has_alpha:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
-        if self.detail_version not in DETAIL_VERSIONS + (PACKED_DETAIL,):
+        if self.scaled:
+            self._check_scaled()
+        elif self.detail_version not in DETAIL_VERSIONS + (PACKED_DETAIL,):
             raise ValueError(f"a detail layer's layout is that of format version 2, 3 or 6, "
                              f"not {self.detail_version!r}")
         if self.detail and self.detail_version == PACKED_DETAIL:
-            if not self.intervals:
+            if not self.intervals and not self.scaled:
                 raise ValueError("a packed detail layer is in version 6 files only, which hold a post-filter "
                                  "to intervals")
             unpack_detail(self.detail)           # never write what ``parse`` would refuse
@@ -121,15 +148,32 @@ class AecFile:
             raise ValueError("intervals are 3 bytes, in a file with a post-filter and a detail layer")
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
-        if self.detail or self.filter_id:
+        if self.detail or self.filter_id or self.scaled:
             head += _DETAIL_LEN.pack(len(self.detail))
-        if self.filter_id:
-            head += _FILTER.pack(self.filter_id, self.filter_class)
-        if self.intervals:
-            head += _INTERVALS.pack(self.intervals)
+        if self.filter_id or self.scaled:
+            head += _FILTER.pack(self.filter_id or _NO_FILTER, self.filter_class)
+        if self.intervals or self.scaled:
+            head += _INTERVALS.pack(self.intervals or _NO_INTERVALS)
+        if self.scaled:
+            head += _CODED.pack(self.coded_width, self.coded_height)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
+
+    def _check_scaled(self) -> None:
+        check_coded_size(self.coded_width, self.coded_height, self.width, self.height, ValueError)
+        if self.detail and self.detail_version != PACKED_DETAIL:
+            raise ValueError("a version 7 file's detail layer is packed (``pack_detail``)")
+        if self.filter_id == _NO_FILTER:
+            raise ValueError("a post-filter id of zeros means none in version 7")
+
+    @property
+    def header_size(self) -> int:
+        """Bytes before the stage table."""
+        if self.scaled:
+            return HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size + _CODED.size
+        return (HEADER_SIZE + (_DETAIL_LEN.size if self.detail or self.filter_id else 0)
+                + (_FILTER.size if self.filter_id else 0) + (_INTERVALS.size if self.intervals else 0))
 
     def with_stages(self, n: int) -> "AecFile":
         """The same file keeping only the first ``n`` stages (a valid, coarser file).
@@ -145,7 +189,10 @@ class AecFile:
 
     def without_filter(self) -> "AecFile":
         """The same file decoded without the post-filter (and so without its intervals;
-        a packed detail layer is unpacked, as only version 6 holds one)."""
+        a packed detail layer is unpacked, as only versions 6 and 7 hold one)."""
+        if self.scaled:       # the detail layer stays packed; without one, the field's default
+            return replace(self, filter_id=b"", filter_class=0, intervals=b"",
+                           detail_version=self.detail_version if self.detail else AecFile.detail_version)
         payload, layout = self.unpacked_detail()
         return replace(self, filter_id=b"", filter_class=0, intervals=b"", detail=payload, detail_version=layout)
 
@@ -205,7 +252,7 @@ def fit(f: AecFile, max_bytes: int) -> AecFile:
         if len(f.to_bytes()) <= max_bytes:
             return f
         f = replace(f, detail=b"").without_filter()
-    fixed = HEADER_SIZE + len(f.alpha) + 4
+    fixed = f.header_size + len(f.alpha) + 4
     total = fixed
     keep = 0
     for payload in f.stages:
@@ -271,20 +318,34 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
+    coded_width = coded_height = 0
     if version != 1:
         head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
-            + (_INTERVALS.size if version >= INTERVALS_VERSION else 0)
+            + (_INTERVALS.size if version >= INTERVALS_VERSION else 0) \
+            + (_CODED.size if version == SCALED_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
         if detail_len == 0 and version in DETAIL_VERSIONS:
             raise FormatError(f"version {version} file with an empty detail layer")
-        if detail_len == 0 and version >= INTERVALS_VERSION:
+        if detail_len == 0 and version in (INTERVALS_VERSION, PACKED_VERSION):
             raise FormatError(f"version {version} file without a detail layer to hold the filter to")
         if version >= FILTER_VERSION:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
         if version >= INTERVALS_VERSION:
             (intervals,) = _INTERVALS.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size)
+        if version == SCALED_VERSION:
+            coded_width, coded_height = _CODED.unpack_from(data, head_end - _CODED.size)
+            check_coded_size(coded_width, coded_height, width, height, FormatError)
+            if filter_id == _NO_FILTER:
+                if filter_class:
+                    raise FormatError("version 7 file names a post-filter class but no post-filter")
+                filter_id = b""
+            if (intervals != _NO_INTERVALS) != bool(filter_id and detail_len):
+                raise FormatError("version 7 file's intervals must be set exactly when it has a "
+                                  "post-filter and a detail layer")
+            if intervals == _NO_INTERVALS:
+                intervals = b""
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -306,8 +367,16 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     pos += detail_len
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
-    if version == PACKED_VERSION:
+    if version in (PACKED_VERSION, SCALED_VERSION) and detail_len:
         unpack_detail(detail)                    # refuse a malformed head here, not at decoding
         detail_version = PACKED_DETAIL
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail, detail_version, filter_id, filter_class, intervals)
+                   detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height)
+
+
+def check_coded_size(coded_width: int, coded_height: int, width: int, height: int, error=FormatError) -> None:
+    """A version 7 file's coded size: 1 to the image's size on each side, smaller on one."""
+    if not (1 <= coded_width <= width and 1 <= coded_height <= height) \
+            or (coded_width, coded_height) == (width, height):
+        raise error(f"coded size {coded_width}x{coded_height} must be within the image's "
+                    f"{width}x{height} and smaller on at least one side")

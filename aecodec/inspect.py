@@ -37,6 +37,7 @@ def describe(data, weights=None) -> dict:
     return {
         "file": name,
         "width": f.width, "height": f.height, "mode": f.mode,
+        "coded_width": f.coded_size[1], "coded_height": f.coded_size[0],     # smaller where scaled up
         "stages": f.stage_count,
         "stage_bytes": [len(s) for s in f.stages],
         "detail_bytes": len(f.detail), "detail_step": step, "detail_tilt": detail_tilt(*f.unpacked_detail()),
@@ -45,7 +46,8 @@ def describe(data, weights=None) -> dict:
         "model_id": f.model_id.hex(), "default_model": default,
         "model_installed": card is not None,         # so this aecodec can decode it
         # the ladder entry of the model that wrote it for these stages at this step
-        "quality": quality_of(card["config"], f.stage_count, step) if card is not None else None,
+        "quality": quality_of(card["config"], f.stage_count, step, (f.height, f.width), f.coded_size)
+        if card is not None else None,
         "format_version": f.version,
         "postfilter": {"id": f.filter_id.hex(), "class": f.filter_class,
                        "intervals": list(f.intervals) or None} if f.filter_id else None,

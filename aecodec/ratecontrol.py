@@ -1,11 +1,11 @@
 """Rate control: the best file within a byte budget. Pure (no torch, no images), so it
 is tested with a fake ``build``.
 
-The ladder gives (stages, detail step) per quality. ``fit`` takes the highest
-quality whose file fits; then, when there is a next quality up, it spends what is
-left on a detail layer: over the next quality's base at a step coarser than the
-ladder's own (when that quality has a detail layer), or over this quality's base at
-steps from ``FINEST_UNLADDERED_STEP`` up (when the next quality only adds stages).
+The ladder gives a rung (stages, detail step, scale) per quality. ``fit`` takes the
+highest quality whose file fits; then, when there is a next quality up, it spends
+what is left on a detail layer: over the next quality's base at a step coarser than
+the ladder's own (when that quality has a detail layer), or over this quality's base
+at steps from ``FINEST_UNLADDERED_STEP`` up (when the next quality only adds stages).
 The step is refined by bisection in log space between the fine and a coarse bound.
 """
 from __future__ import annotations
@@ -19,10 +19,12 @@ FINEST_UNLADDERED_STEP = 22.0
 BISECTION_STEPS = 6           # the step is within (coarse / fine) ** (1 / 64) of the best
 
 
-def fit(ladder: Sequence[tuple[int, float]], budget: int, build: Callable[[int, float], object],
+def fit(ladder: Sequence[tuple], budget: int, build: Callable[..., object],
         size: Callable[[object], int], max_step: float):
-    """The largest file ``build(stages, step)`` makes within ``budget`` bytes (see the
-    module doc). Raises ValueError when even the first quality does not fit."""
+    """The largest file ``build(stages, step, scale)`` makes within ``budget`` bytes
+    (see the module doc; a rung without a scale has scale 1). Raises ValueError when
+    even the first quality does not fit."""
+    ladder = [tuple(rung) + (1.0,) * (3 - len(rung)) for rung in ladder]
     for q in range(len(ladder), 0, -1):
         best = build(*ladder[q - 1])
         best_size = size(best)
@@ -33,11 +35,12 @@ def fit(ladder: Sequence[tuple[int, float]], budget: int, build: Callable[[int, 
                          f"{best_size}-byte file")
     if q == len(ladder):
         return best
-    stages, fine = ladder[q] if ladder[q][1] else (ladder[q - 1][0], FINEST_UNLADDERED_STEP)
+    stages, fine, scale = ladder[q] if ladder[q][1] else (ladder[q - 1][0], FINEST_UNLADDERED_STEP,
+                                                           ladder[q - 1][2])
     coarse = min(8 * fine, max_step)
     for _ in range(BISECTION_STEPS):
         step = (fine * coarse) ** 0.5
-        candidate = build(stages, step)
+        candidate = build(stages, step, scale)
         candidate_size = size(candidate)
         if candidate_size <= budget:
             coarse = step

@@ -198,12 +198,13 @@ def test_fuzz_payload_either_decodes_or_is_refused(words, flip, version):
 
 def test_ladder_of_the_shipped_model(codec):
     assert codec.qualities == aecodec.QUALITIES
-    steps = [step for _, step in codec.ladder]
+    steps = [rung.step for rung in codec.ladder]
     assert steps[0] == 0 and steps[-1] > 0
 
 
 @pytest.mark.parametrize("ladder, message", [
     ([[0, 0]], "stages"), ([[12, 0]], "stages"), ([[3, 0.5]], "step"), ([[3]], "entries"), ([[3, "8"]], "step"),
+    ([[3, 0, 0.5]], "scale"), ([[3, 0, 5]], "scale"), ([[3, 0, "2"]], "scale"), ([[3, 0, 2, 1]], "entries"),
 ])
 def test_bad_ladders_are_refused(ladder, message):
     with pytest.raises(ValueError, match=message):
@@ -232,13 +233,13 @@ def test_a_deeper_base_where_the_card_says(tmp_path, codec, photo_crop):
     step up to the rule's goes over one stage more than the rung names; budgets build
     the same files, and ``info`` still names the quality."""
     always = _codec_with_rule(tmp_path / "always", [54, 1e9])
-    top, stage_only = max(codec.qualities), next(q for q, (_, t) in enumerate(codec.ladder, 1) if t == 0)
-    rung = codec.ladder[top - 1][0]
+    top, stage_only = max(codec.qualities), next(q for q, rung in enumerate(codec.ladder, 1) if rung.step == 0)
+    rung = codec.ladder[top - 1].stages
     data = always.encode(photo_crop, top)
     assert parse(data).stage_count == rung + 1
     assert aecodec.info(data, weights=tmp_path / "always")["quality"] == top
     assert always.encode(photo_crop, max_bytes=len(data)) == data
-    assert parse(always.encode(photo_crop, stage_only)).stage_count == codec.ladder[stage_only - 1][0]
+    assert parse(always.encode(photo_crop, stage_only)).stage_count == codec.ladder[stage_only - 1].stages
     never = _codec_with_rule(tmp_path / "never", [54, 1e-6])
     assert parse(never.encode(photo_crop, top)).stage_count == rung
     assert psnr(photo_crop, codec.decode_pixels(data).rgb) > psnr(photo_crop, codec.decode_pixels(
@@ -252,7 +253,7 @@ def test_the_shipped_rule_deepens_the_base_of_smooth_photos_only(codec):
     smooth = np.stack([60 + x, 80 + y, 140 + (x + y) // 4], -1).astype(np.uint8)
     busy = np.random.default_rng(0).integers(0, 256, smooth.shape, dtype=np.uint8)
     deeper_up_to = codec.weights.config.deeper_base[0]
-    for q, (stages, step) in enumerate(codec.ladder, start=1):
+    for q, (stages, step, _) in enumerate(codec.ladder, start=1):
         if step:
             assert parse(codec.encode(busy, q)).stage_count == stages
             assert parse(codec.encode(smooth, q)).stage_count == stages + (step <= deeper_up_to)
@@ -262,7 +263,7 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     top = max(codec.qualities)
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 6 and f.detail_version == PACKED_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1][0]
+    assert f.version == 6 and f.detail_version == PACKED_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1].stages
     out = codec.decode_pixels(data).rgb
     base_only = codec.encode_at(photo_crop, f.stage_count)          # the same stages, no detail layer
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(base_only).rgb) + 1
@@ -287,6 +288,8 @@ def test_activity_buckets_are_tertiles_of_the_last_two_stages():
 
 def test_ladders_parse_from_text():
     from aecodec.model.vqvae import parse_ladder
-    assert parse_ladder("1:0,8:24.5") == [(1, 0.0), (8, 24.5)]
-    with pytest.raises(ValueError, match="stages:step"):
-        parse_ladder("1:0,8")
+    assert parse_ladder("1:0,8:24.5,3:54:1.5") == [(1, 0.0, 1.0), (8, 24.5, 1.0), (3, 54.0, 1.5)]
+    for bad in ("1:0,8", "3:54:1.5:2", "3:x"):
+        with pytest.raises(ValueError, match="stages:step"):
+            parse_ladder(bad)
+    assert ModelConfig(stages=11, ladder=parse_ladder("3:0:2,3:54")).quality_ladder() == ((3, 0.0, 2.0), (3, 54.0, 1.0))

@@ -19,6 +19,10 @@ HELD = replace(FILTERED, intervals=b"\x26\x0d\x1a")
 CLASS_BYTES = bytes(90 if j in (0, 9, 191) else 0 for j in range(192))
 LAYOUT_3 = b"\x01\x80" b"\x18\x30\x14" + bytes(range(15)) + CLASS_BYTES + b"\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7"
 PACKED = replace(HELD, detail=pack_detail(LAYOUT_3), detail_version=PACKED_DETAIL)
+# Version 7: coded at 2x1, shown at 3x2; without anything else, and with everything.
+SCALED = replace(SAMPLE, coded_width=2, coded_height=1)
+SCALED_HELD = replace(PACKED, coded_width=3, coded_height=1)
+SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD]
 
 
 def test_golden_bytes():
@@ -165,6 +169,88 @@ def test_a_packed_detail_layer_needs_version_6():
         replace(PACKED, filter_id=b"", filter_class=0, intervals=b"").to_bytes()
 
 
+def test_golden_bytes_of_a_scaled_file():
+    """Version 7: every field of version 6 (zeros for a filter, intervals or detail
+    layer the file has not), then the coded width and height, then the stage table."""
+    data = SCALED.to_bytes()
+    assert data.hex() == (
+        "89414543" "07" "01" "0001020304050607" "00000003" "00000002" "02" "00000000" "00000000"
+        "0000000000000000" "00" "000000" "00000002" "00000001"
+        "00000004" "00000008" "01020304" "aabbccddeeff0011" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == SCALED and parse(data).version == 7 and parse(data).coded_size == (1, 2)
+    data = SCALED_HELD.to_bytes()
+    assert data.hex() == (
+        "89414543" "07" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" f"{len(PACKED.detail):08x}"
+        "1011121314151617" "07" "260d1a" "00000003" "00000001"
+        "00000004" "01020304" + PACKED.detail.hex() + "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == SCALED_HELD and parse(data).detail_version == PACKED_DETAIL
+
+
+def test_a_scaled_file_stays_scaled():
+    """Dropping the filter, the detail layer or stages keeps the coded size (and so
+    version 7, whose detail layer stays packed)."""
+    plain = SCALED_HELD.without_filter()
+    assert (plain.version, plain.detail, plain.coded_size) == (7, PACKED.detail, (1, 3))
+    assert parse(plain.to_bytes()) == plain
+    cut = fit(SCALED_HELD, len(SCALED_HELD.to_bytes()) - 1)
+    assert (cut.version, cut.detail, cut.filter_id, cut.coded_size) == (7, b"", b"", (1, 3))
+    assert parse(cut.to_bytes()) == cut
+    two = replace(SCALED, stages=SCALED.stages * 2)
+    assert parse(fit(two, len(two.to_bytes()) - 1).to_bytes()) == replace(two, stages=two.stages[:3])
+    with pytest.raises(ValueError, match="first stage alone"):
+        fit(SCALED, len(SCALED.to_bytes()) - 13)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"coded_width": 4}, "coded size"), ({"coded_height": 3}, "coded size"),
+    ({"coded_width": 3, "coded_height": 2}, "coded size"), ({"coded_width": 0, "coded_height": 1}, "coded size"),
+    ({"filter_id": bytes(8), "filter_class": 0}, "zeros"),
+    ({"detail": LAYOUT_3, "detail_version": 3}, "packed"),
+])
+def test_bad_scaled_files_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        replace(SCALED_HELD, **bad).to_bytes()
+
+
+def _scaled_with(**fields):
+    """SCALED_HELD's bytes with version 7 fields replaced and the CRC made valid again."""
+    data = bytearray(SCALED_HELD.to_bytes()[:-4])
+    offsets = {"filter_id": (31, ">8s"), "filter_class": (39, ">B"), "intervals": (40, ">3s"),
+               "coded_width": (43, ">I"), "coded_height": (47, ">I")}
+    for name, value in fields.items():
+        struct.pack_into(offsets[name][1], data, offsets[name][0], value)
+    return bytes(data) + struct.pack(">I", zlib.crc32(bytes(data)))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"coded_width": 4}, "coded size"), ({"coded_width": 0}, "coded size"),
+    ({"coded_width": 3, "coded_height": 2}, "coded size"),
+    ({"filter_id": bytes(8), "filter_class": 0}, "intervals"),
+    ({"filter_id": bytes(8), "intervals": bytes(3), "filter_class": 1}, "class but no post-filter"),
+    ({"intervals": bytes(3)}, "intervals"),
+])
+def test_bad_version_7_headers_are_refused(fields, message):
+    with pytest.raises(FormatError, match=message):
+        parse(_scaled_with(**fields))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 70000), st.integers(1, 70000), st.integers(0, 70000), st.integers(0, 70000))
+def test_coded_sizes_round_trip_or_are_refused(width, height, coded_width, coded_height):
+    """Whatever the sizes, the writer refuses what the parser would, and what it
+    writes parses back to the same file."""
+    f = replace(SCALED, width=width, height=height, coded_width=coded_width, coded_height=coded_height)
+    scaled = (coded_width, coded_height) != (0, 0)          # (0, 0): coded at its own size
+    try:
+        data = f.to_bytes()
+    except ValueError:
+        assert not (1 <= width <= 1 << 16 and 1 <= height <= 1 << 16 and (not scaled or (
+            1 <= coded_width <= width and 1 <= coded_height <= height and (coded_width, coded_height) != (width, height))))
+        return
+    assert parse(data) == f and parse(data).version == (7 if scaled else 1)
+    assert parse(data).coded_size == ((coded_height, coded_width) if scaled else (height, width))
+
+
 def test_an_unknown_detail_version_is_refused():
     with pytest.raises(ValueError, match="version 2, 3 or 6"):
         replace(DETAILED, detail_version=4).to_bytes()
@@ -191,7 +277,7 @@ def test_alpha_round_trip():
     assert parse(f.to_bytes()) == f
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED])
+@pytest.mark.parametrize("sample", SAMPLES)
 def test_every_truncation_is_refused(sample):
     data = sample.to_bytes()
     for cut in range(len(data)):
@@ -199,7 +285,7 @@ def test_every_truncation_is_refused(sample):
             parse(data[:cut])
 
 
-@pytest.mark.parametrize("sample", [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED])
+@pytest.mark.parametrize("sample", SAMPLES)
 def test_every_single_bit_flip_is_refused(sample):
     data = sample.to_bytes()
     for i in range(len(data) * 8):
@@ -221,7 +307,8 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 7}, "version 7"),
+    ({"version": 8}, "version 8"),
+    ({"version": 7}, "truncated|declared|coded size"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2
     ({"version": 3}, "declared"),
@@ -266,7 +353,7 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED]), st.integers(0, 60),
+@given(st.sampled_from(SAMPLES), st.integers(0, 60),
        st.binary(min_size=1, max_size=8))
 def test_fuzz_overwrite_inside_valid_file(sample, pos, junk):
     data = bytearray(sample.to_bytes())

@@ -67,14 +67,15 @@ def test_register_options_and_cpu_default(tmp_path, photo_crop):
     from aecodec.pillow_plugin import PluginOptions
     assert PluginOptions().device == "cpu"          # a GPU only when asked for
     try:
-        aecodec.register_pillow(quality=2)
+        aecodec.register_pillow(quality=1)
         Image.fromarray(photo_crop).save(tmp_path / "a.aec")
-        assert parse((tmp_path / "a.aec").read_bytes()).stage_count == 2
+        assert aecodec.info((tmp_path / "a.aec").read_bytes())["quality"] == 1
     finally:
         aecodec.register_pillow()
     Image.fromarray(photo_crop).save(tmp_path / "b.aec")
-    default_stages = ladder_of(default_card()["config"])[aecodec.DEFAULT_QUALITY - 1][0]
+    default_stages = ladder_of(default_card()["config"])[aecodec.DEFAULT_QUALITY - 1].stages
     assert parse((tmp_path / "b.aec").read_bytes()).stage_count == default_stages
+    assert aecodec.info((tmp_path / "b.aec").read_bytes())["quality"] == aecodec.DEFAULT_QUALITY
 
 
 def test_round_trip_through_pillow(tmp_path, photo_crop):

@@ -118,25 +118,45 @@ def _held_reference(codec, f, unfiltered):
                             detail.Intervals.from_bytes(f.intervals))
 
 
+def _at_coded_size(f):
+    """A version 7 file as the unscaled file of its coded image (the same stages,
+    detail layer and filter): what its decoder makes before scaling up."""
+    from dataclasses import replace
+    from aecodec.format import PACKED_DETAIL
+    if not f.scaled:
+        return f
+    height, width = f.coded_size
+    return replace(f, width=width, height=height, coded_width=0, coded_height=0,
+                   detail_version=PACKED_DETAIL if f.intervals else f.detail_version)
+
+
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     """Stage-only files run the filter (version 4); files with a detail layer also hold
-    its output to the intervals the card gives (version 6: 5 with the detail layer packed)."""
+    its output to the intervals the card gives (version 6: 5 with the detail layer packed);
+    a file coded at a reduced size (version 7) does either, then scales up."""
+    from aecodec import resample
     from aecodec.format import parse
     filt = codec.weights.postfilter
     assert filt is not None, "the shipped model card names a post-filter"
     assert len(filt.intervals) == 3, "the shipped post-filter's output is held to intervals"
-    for q in (2, 4, 9):
-        data = codec.encode(photo_crop, q)
+    scaled = [q for q, rung in enumerate(codec.ladder, 1) if rung.scale > 1]
+    assert scaled, "the shipped ladder codes its lowest qualities at a reduced size"
+    cases = [(rung, codec.encode(photo_crop, q)) for q, rung in enumerate(codec.ladder, 1)
+             if q in (scaled[0], scaled[-1], 9)] + [((3, 0.0, 1.0), codec.encode_at(photo_crop, 3))]
+    for (stages, step, scale), data in cases:
         f = parse(data)
-        stages, step = codec.ladder[q - 1]
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (6 if step else 4, filt.filter_id, cls)
+        assert (f.version, f.filter_id, f.filter_class) == (7 if scale > 1 else 6 if step else 4,
+                                                           filt.filter_id, cls)
         assert f.intervals == (filt.intervals if step else b"")
-        unfiltered = codec.decode_pixels(f.without_filter().to_bytes()).rgb     # the same file unfiltered
-        want = _held_reference(codec, f, unfiltered) if step else filt.apply(unfiltered, cls)
-        assert np.array_equal(codec.decode_pixels(data).rgb, want)
+        coded = _at_coded_size(f)
+        unfiltered = codec.decode_pixels(coded.without_filter().to_bytes()).rgb     # the same file unfiltered
+        want = _held_reference(codec, coded, unfiltered) if step else filt.apply(unfiltered, cls)
         if step:
             assert not np.array_equal(want, filt.apply(unfiltered, cls))       # the intervals did something
+        if f.scaled:
+            want = resample.upscale(want, f.height, f.width)
+        assert np.array_equal(codec.decode_pixels(data).rgb, want)
 
 
 def test_the_filter_brings_the_decoded_photo_closer(codec, photo_crop):

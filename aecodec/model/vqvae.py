@@ -35,8 +35,9 @@ class ModelConfig:
     search_scale: float = 1.0
     search_beam: int = 1
     # The quality ladder, also encoder policy: quality q writes ladder[q - 1] =
-    # (stages, detail step), where step 0 means no detail layer (aecodec/detail.py).
-    # Empty: quality q is q stages, no detail.
+    # (stages, detail step[, scale]), where step 0 means no detail layer
+    # (aecodec/detail.py) and a scale above 1 codes the photo that many times smaller
+    # (aecodec/resample.py). Empty: quality q is q stages, no detail.
     ladder: tuple = ()
     # Encoder policy too: (step, bpp). A detail layer at a step up to ``step`` goes
     # over one stage more than its ladder rung names when the rung's stages take under
@@ -60,18 +61,23 @@ class ModelConfig:
 
     def _checked_ladder(self, ladder) -> tuple:
         from ..detail import MAX_STEP, MIN_STEP
+        from ..resample import MAX_SCALE
         out = []
         for entry in ladder:
             try:
-                stages, step = entry
+                stages, step, *rest = entry
+                (scale,) = rest or (1.0,)
             except (TypeError, ValueError):
-                raise ValueError(f"ladder entries are [stages, detail step], not {entry!r}") from None
+                raise ValueError(f"ladder entries are [stages, detail step] or [stages, detail step, scale], "
+                                 f"not {entry!r}") from None
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 1 <= scale <= MAX_SCALE:
+                raise ValueError(f"ladder scale must be a number from 1 to {MAX_SCALE}, not {scale!r}")
             if isinstance(stages, bool) or not isinstance(stages, int) or not 1 <= stages <= self.stages:
                 raise ValueError(f"ladder stages must be an integer from 1 to {self.stages}, not {stages!r}")
             if isinstance(step, bool) or not isinstance(step, (int, float)) \
                     or not (step == 0 or MIN_STEP <= step <= MAX_STEP):
                 raise ValueError(f"ladder detail step must be 0 or from {MIN_STEP} to {MAX_STEP}, not {step!r}")
-            out.append((stages, float(step)))
+            out.append((stages, float(step)) if scale == 1 else (stages, float(step), float(scale)))
         if len(out) > 255:
             raise ValueError("the ladder has at most 255 qualities")
         return tuple(out)
@@ -90,7 +96,7 @@ class ModelConfig:
         return float(step), float(bpp)
 
     def quality_ladder(self) -> tuple:
-        """(stages, detail step) for qualities 1, 2, ..."""
+        """The ``card.Rung`` of qualities 1, 2, ..."""
         from ..card import ladder_of
         return ladder_of({"ladder": self.ladder, "stages": self.stages})
 
@@ -110,12 +116,18 @@ class ModelConfig:
         return cls(**d)
 
 
-def parse_ladder(text: str) -> list[tuple[int, float]]:
-    """"1:0,2:0,8:24" -> [(1, 0.0), (2, 0.0), (8, 24.0)] (checked by ModelConfig)."""
+def parse_ladder(text: str) -> list:
+    """"2:0:1.5,2:0,8:24" -> [Rung(2, 0.0, 1.5), Rung(2, 0.0), Rung(8, 24.0)] (checked
+    by ModelConfig)."""
+    from ..card import Rung
     try:
-        return [(int(s), float(t)) for s, t in (item.split(":") for item in text.split(","))]
+        rungs = [item.split(":") for item in text.split(",")]
+        if any(not 2 <= len(r) <= 3 for r in rungs):
+            raise ValueError
+        return [Rung(int(r[0]), float(r[1]), *(float(x) for x in r[2:])) for r in rungs]
     except ValueError:
-        raise ValueError(f"a ladder is stages:step pairs separated by commas, not {text!r}") from None
+        raise ValueError(f"a ladder is stages:step or stages:step:scale, separated by commas, "
+                         f"not {text!r}") from None
 
 
 class VQVAE(nn.Module):
