@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 CARD_NAME = "model.json"
-DEFAULT_QUALITY = 6
+DEFAULT_QUALITY = 7
 
 
 def default_weights_dir() -> Path:

@@ -6,4 +6,4 @@ aecodec bench --out benchmarks/results/kodak --force      # it replaces the comm
 python -m aecodec.bench.stats --out benchmarks/results/kodak
 python -m aecodec.bench.speed --out benchmarks/results/speed
 python -m aecodec.bench.report
-python -m aecodec.bench.memory --sizes 1,2,4,8,12 --qualities 7,11
+python -m aecodec.bench.memory --sizes 1,2,4,8,12 --qualities 8,12

@@ -155,7 +155,7 @@ def test_batches_give_the_same_files_and_blame_the_right_file(tmp_path, photo_cr
     for i in range(3):
         Image.fromarray(np.roll(photo_crop, 5 * i, axis=0)).save(src / f"p{i}.png")
     Image.fromarray(photo_crop[:48, :80]).save(src / "q.png")      # another size, same batch
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (192, 288, 3), dtype=np.uint8)).save(src / "noise.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (384, 576, 3), dtype=np.uint8)).save(src / "noise.png")
     (src / "bad.png").write_bytes(b"not an image")
     one, many = tmp_path / "one", tmp_path / "many"
     budget = ["--max-bytes", "400"]                # noise cannot fit even one stage

@@ -43,8 +43,8 @@ codec = Codec(device=device, max_pixels=None)
 codec.encode(rgb[:64, :64], quality)                       # warm-up
 t0 = time.perf_counter(); data = codec.encode(rgb, quality); t1 = time.perf_counter()
 out = codec.decode_pixels(data); t2 = time.perf_counter()
-# Entropy coding alone, on the same indices.
-indices = codec.indices([rgb], quality)[0]
+# Entropy coding alone, on indices of the quality's stages (at the photo's own size).
+indices = codec.indices([rgb], codec.ladder[quality - 1].stages)[0]
 t3 = time.perf_counter()
 payloads = codec.entropy_code(indices)
 t4 = time.perf_counter()
