@@ -333,7 +333,7 @@ def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 6
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 7     # scaled rungs
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
@@ -364,3 +364,30 @@ def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
     assert filtered.grad.abs().sum() > 0
     stage_only = constraint(filtered, Batch(_to_input(base[None]), None, torch.tensor([0]), _to_input(base[None])))
     assert torch.equal(stage_only, filtered)          # no detail layer: nothing to hold to
+
+
+def test_pairs_after_the_decoder(codec, tmp_path):
+    """``pairs --after-decoder`` keeps what the decoder makes of a scaled rung (its
+    filter and scaling up included); without it, the file decoded without its filter.
+    A filter trained on such pairs is not a post-filter: ``install`` refuses it."""
+    import json
+    from click.testing import CliRunner
+    from PIL import Image
+    from aecodec.format import parse
+    from aecodec.train.postfilter import main, make_pairs
+    from conftest import sample_photo
+    Image.fromarray(sample_photo("coffee")).save(tmp_path / "coffee.png")
+    rung = (3, 54.0, 1.5)
+    quiet = dict(log=lambda *_: None)
+    orig, after = make_pairs(codec, [tmp_path / "coffee.png"], 1, 0, [rung], after_decoder=True, **quiet)
+    orig2, plain = make_pairs(codec, [tmp_path / "coffee.png"], 1, 0, [rung], **quiet)
+    data = codec.encode_at(orig[0], *rung)
+    assert (orig == orig2).all() and after.shape == (1, 1, 256, 256, 3)
+    assert (after[0, 0] == codec.decode_pixels(data).rgb).all()
+    assert (plain[0, 0] == codec.decode_pixels(parse(data).without_filter().to_bytes()).rgb).all()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "postfilter.safetensors").write_bytes(b"")
+    (run / "postfilter.json").write_text(json.dumps({"after_decoder": True, "classes": [list(rung)]}))
+    result = CliRunner().invoke(main, ["install", str(tmp_path), str(run)])
+    assert result.exit_code == 2 and "after the decoder" in result.output

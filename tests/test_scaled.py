@@ -120,3 +120,18 @@ def test_tiny_images_at_scaled_rungs(codec):
         data = codec.encode(px, 1)
         assert codec.decode_pixels(data).rgb.shape == size + (3,)
         assert aecodec.info(data)["quality"] == 1
+
+
+def test_the_command_line_names_the_coded_size(tmp_path, photo_crop):
+    from click.testing import CliRunner
+    from aecodec.cli import main
+    Image.fromarray(photo_crop).save(tmp_path / "p.png")
+    runner = CliRunner()
+    r = runner.invoke(main, ["compress", str(tmp_path / "p.png"), "-q", "1", "-o", str(tmp_path / "p.aec")])
+    assert r.exit_code == 0 and r.output.strip().endswith("q1")
+    r = runner.invoke(main, ["info", str(tmp_path / "p.aec")])
+    h, w = parse((tmp_path / "p.aec").read_bytes()).coded_size
+    assert r.exit_code == 0 and f"96x64 (coded at {w}x{h}, scaled up)" in r.output
+    assert "format version: 7" in r.output
+    r = runner.invoke(main, ["decompress", str(tmp_path / "p.aec"), "-o", str(tmp_path / "back.png")])
+    assert r.exit_code == 0 and Image.open(tmp_path / "back.png").size == (96, 64)

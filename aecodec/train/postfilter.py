@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import detail, postfilter
-from ..format import FILTER_VERSION, PACKED_VERSION, parse
+from ..format import FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
@@ -45,10 +45,13 @@ PIXEL_BITS = 8           # the network sees pixels / 2**8
 ACT_QUANTILE = 0.999
 
 
-def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tuple[int, float]],
-               log=print) -> tuple[np.ndarray, np.ndarray]:
+def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tuple],
+               log=print, after_decoder: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(originals [N, CROP, CROP, 3], decoded [N, rungs, CROP, CROP, 3]), uint8; one
-    decode per (stages, detail step) rung: the filter's classes."""
+    decode per rung (stages, detail step[, scale]): the filter's classes. Decoded
+    without the post-filter the file names, or, ``after_decoder``, as the decoder
+    makes it (its filter and scaling up included): pairs for a second filter that
+    would run on the decoder's output (TRAINING_LOG Part 23)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     orig = np.zeros((crops, CROP, CROP, 3), np.uint8)
@@ -64,9 +67,11 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         orig[i] = crop = np.ascontiguousarray(crop)
-        for r, (stages, step) in enumerate(rungs):
-            coded = parse(codec.encode_at(crop, stages, step))     # decoded without the post-filter it names
-            dec[i, r] = codec.decode_pixels(coded.without_filter().to_bytes()).rgb
+        for r, rung in enumerate(rungs):
+            data = codec.encode_at(crop, *rung)
+            if not after_decoder:                                  # without the post-filter it names
+                data = parse(data).without_filter().to_bytes()
+            dec[i, r] = codec.decode_pixels(data).rgb
         if i % 20 == 0:
             log(f"pairs: {i}/{crops} crops, {time.time() - t0:.0f} s")
     return orig, dec
@@ -131,7 +136,7 @@ class FloatFilter(nn.Module):
             bias = (layer.bias.double() - 2 ** (layer.shift - 1)) / 2.0 ** (layer.shift + out_bits)
             if i == 0:
                 conv.bias.zero_()
-                model.class_bias.weight.copy_(bias[[filt.class_for(n, st) for n, st in class_rungs]])
+                model.class_bias.weight.copy_(bias[[filt.class_for(r[0], r[1]) for r in class_rungs]])
             else:
                 conv.bias.copy_(bias)
             in_bits = out_bits
@@ -238,7 +243,7 @@ class Pairs:
 def base_classes_of(rungs) -> list[int]:
     """For each class (stages, step): the class of the same stages without a detail
     layer, whose decodes are its base images; -1 for classes without a detail layer."""
-    rungs = [(int(n), float(st)) for n, st in rungs]
+    rungs = [(int(r[0]), float(r[1])) for r in rungs]
     try:
         return [rungs.index((n, 0.0)) if st else -1 for n, st in rungs]
     except ValueError:
@@ -252,9 +257,9 @@ class Constraint:
     uint8 rounding moves a coefficient by far less than half a step)."""
 
     def __init__(self, rungs, intervals: detail.Intervals):
-        steps = [detail.TILT.steps(int(round(st * 16))) / 16 if st else np.ones((3, 64)) for _, st in rungs]
+        steps = [detail.TILT.steps(int(round(r[1] * 16))) / 16 if r[1] else np.ones((3, 64)) for r in rungs]
         self.steps = torch.tensor(np.stack(steps), dtype=torch.float32).reshape(-1, 3, 1, 1, 8, 8)
-        self.has_detail = torch.tensor([bool(st) for _, st in rungs])
+        self.has_detail = torch.tensor([bool(r[1]) for r in rungs])
         self.zero, self.below, self.above = (v / 64 for v in (intervals.zero, intervals.below, intervals.above))
         self.dct = torch.tensor(detail.DCT, dtype=torch.float32)
         self.colour = torch.tensor(detail.COLOUR, dtype=torch.float32)
@@ -393,11 +398,15 @@ def main():
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--crops", type=int, default=230)
 @click.option("--part", type=int, default=0, help="Seeds the crops (run parts in parallel).")
-@click.option("--rungs", default="", help="stages:step,... the classes to train (default: the card's ladder).")
+@click.option("--rungs", default="",
+              help="stages:step[:scale],... the classes to train (default: the card's ladder).")
+@click.option("--after-decoder", is_flag=True,
+              help="Decode as the decoder does, its post-filter and scaling up included (pairs for "
+                   "a filter after the decoder's output).")
 @click.option("--threads", type=int, default=1)
-def pairs_command(out, crops, part, rungs, threads):
-    """Code and decode random training crops at every rung (stages, detail step) into
-    OUT (.npz)."""
+def pairs_command(out, crops, part, rungs, after_decoder, threads):
+    """Code and decode random training crops at every rung (stages, detail step[,
+    scale]) into OUT (.npz)."""
     from ..codec import Codec
     from ..model.vqvae import parse_ladder
     from .config import TrainConfig
@@ -410,8 +419,9 @@ def pairs_command(out, crops, part, rungs, threads):
         rungs = parse_ladder(rungs) if rungs else list(codec.ladder)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--rungs") from None
-    orig, dec = make_pairs(codec, train, crops, 100 + part, rungs)
-    np.savez(out, orig=orig, dec=dec, ladder=np.array(rungs))     # class k was trained on rungs[k]
+    orig, dec = make_pairs(codec, train, crops, 100 + part, rungs, after_decoder=after_decoder)
+    rows = np.array([tuple(r) + (1.0,) * (3 - len(r)) for r in rungs])
+    np.savez(out, orig=orig, dec=dec, ladder=rows, after_decoder=after_decoder)   # class k: rungs[k]
 
 
 @main.command("fit")
@@ -439,7 +449,8 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     from safetensors.torch import save
     torch.set_num_threads(threads)
     loaded = [np.load(f) for f in pair_files]
-    rungs = [(int(n), float(step)) for n, step in loaded[0]["ladder"]] if "ladder" in loaded[0] else None
+    rungs = [(int(r[0]), float(r[1])) + ((float(r[2]),) if len(r) > 2 and r[2] != 1 else ())
+             for r in loaded[0]["ladder"]] if "ladder" in loaded[0] else None
     constraint = base_classes = None
     if intervals:
         try:
@@ -466,6 +477,7 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr, init=init, constraint=constraint)
     if rungs:
         record["classes"] = [list(r) for r in rungs]
+    record["after_decoder"] = all("after_decoder" in d and bool(d["after_decoder"]) for d in loaded)
     if constraint is not None:
         record["intervals"] = list(held.to_bytes())
     if start:
@@ -492,6 +504,9 @@ def install_command(weights_dir, run_dir):
     from ..card import CARD_NAME
     blob = (Path(run_dir) / "postfilter.safetensors").read_bytes()
     record = json.loads((Path(run_dir) / "postfilter.json").read_text())
+    if record.get("after_decoder"):
+        raise click.UsageError("that filter runs after the decoder's output, which no format version "
+                               "does yet (TRAINING_LOG Part 23): it is not a post-filter to install")
     folder = Path(weights_dir)
     card = json.loads((folder / CARD_NAME).read_text())
     digest = hashlib.sha256(blob).hexdigest()
@@ -508,8 +523,9 @@ def install_command(weights_dir, run_dir):
                           "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
     if "intervals" in record:                                # what the encoder holds its output to
         card["postfilter"]["intervals"] = record["intervals"]
-    # the newest .aec version the encoder now writes
-    card["format_version"] = PACKED_VERSION if "intervals" in record else FILTER_VERSION
+    # the newest .aec version the encoder now writes (7 where a rung codes a reduced size)
+    scaled = any(len(rung) > 2 and rung[2] != 1 for rung in card.get("config", {}).get("ladder", []))
+    card["format_version"] = SCALED_VERSION if scaled else PACKED_VERSION if "intervals" in record else FILTER_VERSION
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"post-filter {digest[:16]} installed in {folder}")
 
