@@ -270,8 +270,8 @@ class Codec:
             coded = self._coded_pixels(px, scale)
             key = (coded.height, coded.width)
             if key not in searches:
-                found = indices if coded is px and indices is not None else \
-                    self._indices_batched([coded], top, 1)[0]
+                reuse = coded is px and indices is not None and indices.shape[0] >= top
+                found = indices if reuse else self._indices_batched([coded], top, 1)[0]
                 searches[key] = coded, found, self._payloads(found)
             return searches[key]
 
