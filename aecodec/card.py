@@ -35,13 +35,17 @@ class Rung(NamedTuple):
     step: float
     scale: float = 1.0
 
+    @classmethod
+    def of(cls, entry) -> "Rung":
+        """A rung from [stages, step] or [stages, step, scale] (a card's, an array row)."""
+        return cls(int(entry[0]), float(entry[1]), float(entry[2]) if len(entry) > 2 else 1.0)
+
 
 def ladder_of(config: dict) -> tuple[Rung, ...]:
     """The rung of qualities 1, 2, ...: the card's ``ladder`` ([stages, step] or
     [stages, step, scale] each), or, where it has none, quality q = q stages."""
     ladder = config.get("ladder") or [(s, 0.0) for s in range(1, int(config["stages"]) + 1)]
-    return tuple(Rung(int(entry[0]), float(entry[1]), float(entry[2]) if len(entry) > 2 else 1.0)
-                 for entry in ladder)
+    return tuple(Rung.of(entry) for entry in ladder)
 
 
 def model_library(*roots: Path) -> dict[bytes, Path]:

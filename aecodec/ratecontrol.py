@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from .card import Rung
+
 # The finest detail step tried over a base that has no detail layer in the ladder:
 # finer steps than this cost more bits than the next ladder quality would. (It was 32
 # with one step for every frequency; detail.TILT's steps spend as many bits at 22.)
@@ -24,7 +26,7 @@ def fit(ladder: Sequence[tuple], budget: int, build: Callable[..., object],
     """The largest file ``build(stages, step, scale)`` makes within ``budget`` bytes
     (see the module doc; a rung without a scale has scale 1). Raises ValueError when
     even the first quality does not fit."""
-    ladder = [tuple(rung) + (1.0,) * (3 - len(rung)) for rung in ladder]
+    ladder = [Rung.of(rung) for rung in ladder]
     for q in range(len(ladder), 0, -1):
         best = build(*ladder[q - 1])
         best_size = size(best)

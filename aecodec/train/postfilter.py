@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import detail, postfilter
+from ..card import Rung
 from ..format import FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, parse
 
 CROP = 256
@@ -420,7 +421,7 @@ def pairs_command(out, crops, part, rungs, after_decoder, threads):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--rungs") from None
     orig, dec = make_pairs(codec, train, crops, 100 + part, rungs, after_decoder=after_decoder)
-    rows = np.array([tuple(r) + (1.0,) * (3 - len(r)) for r in rungs])
+    rows = np.array([Rung.of(r) for r in rungs])
     np.savez(out, orig=orig, dec=dec, ladder=rows, after_decoder=after_decoder)   # class k: rungs[k]
 
 
@@ -449,8 +450,9 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     from safetensors.torch import save
     torch.set_num_threads(threads)
     loaded = [np.load(f) for f in pair_files]
-    rungs = [(int(r[0]), float(r[1])) + ((float(r[2]),) if len(r) > 2 and r[2] != 1 else ())
-             for r in loaded[0]["ladder"]] if "ladder" in loaded[0] else None
+    # the rungs as the card lists them: [stages, step], with a scale only where it is not 1
+    rungs = [tuple(r)[:2] if r.scale == 1 else tuple(r) for r in map(Rung.of, loaded[0]["ladder"])] \
+        if "ladder" in loaded[0] else None
     constraint = base_classes = None
     if intervals:
         try:
