@@ -368,7 +368,8 @@ def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
 
 def test_pairs_after_the_decoder(codec, tmp_path):
     """``pairs --after-decoder`` keeps what the decoder makes of a scaled rung (its
-    filter and scaling up included); without it, the file decoded without its filter.
+    filter and scaling up included); without it, the rung at full size decoded without
+    its filter (the post-filter runs before any scaling up).
     A filter trained on such pairs is not a post-filter: ``install`` refuses it."""
     import json
     from click.testing import CliRunner
@@ -384,7 +385,8 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     data = codec.encode_at(orig[0], *rung)
     assert (orig == orig2).all() and after.shape == (1, 1, 256, 256, 3)
     assert (after[0, 0] == codec.decode_pixels(data).rgb).all()
-    assert (plain[0, 0] == codec.decode_pixels(parse(data).without_filter().to_bytes()).rgb).all()
+    full_size = parse(codec.encode_at(orig[0], 3, 54.0)).without_filter().to_bytes()   # as the filter sees it
+    assert (plain[0, 0] == codec.decode_pixels(full_size).rgb).all()
     run = tmp_path / "run"
     run.mkdir()
     (run / "postfilter.safetensors").write_bytes(b"")

@@ -50,9 +50,11 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
                log=print, after_decoder: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(originals [N, CROP, CROP, 3], decoded [N, rungs, CROP, CROP, 3]), uint8; one
     decode per rung (stages, detail step[, scale]): the filter's classes. Decoded
-    without the post-filter the file names, or, ``after_decoder``, as the decoder
-    makes it (its filter and scaling up included): pairs for a second filter that
-    would run on the decoder's output (TRAINING_LOG Part 23)."""
+    without the post-filter the file names, at full size (the post-filter runs before
+    any scaling up, so a rung's scale is not the post-filter's business), or,
+    ``after_decoder``, as the decoder makes it (its filter and scaling up included):
+    pairs for a second filter that would run on the decoder's output (TRAINING_LOG
+    Part 23)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     orig = np.zeros((crops, CROP, CROP, 3), np.uint8)
@@ -68,10 +70,11 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         orig[i] = crop = np.ascontiguousarray(crop)
-        for r, rung in enumerate(rungs):
-            data = codec.encode_at(crop, *rung)
-            if not after_decoder:                                  # without the post-filter it names
-                data = parse(data).without_filter().to_bytes()
+        for r, rung in enumerate(map(Rung.of, rungs)):
+            if after_decoder:
+                data = codec.encode_at(crop, *rung)
+            else:                                                  # full size, without the post-filter
+                data = parse(codec.encode_at(crop, rung.stages, rung.step)).without_filter().to_bytes()
             dec[i, r] = codec.decode_pixels(data).rgb
         if i % 20 == 0:
             log(f"pairs: {i}/{crops} crops, {time.time() - t0:.0f} s")
@@ -137,7 +140,8 @@ class FloatFilter(nn.Module):
             bias = (layer.bias.double() - 2 ** (layer.shift - 1)) / 2.0 ** (layer.shift + out_bits)
             if i == 0:
                 conv.bias.zero_()
-                model.class_bias.weight.copy_(bias[[filt.class_for(r[0], r[1]) for r in class_rungs]])
+                model.class_bias.weight.copy_(bias[[filt.class_for(r.stages, r.step)
+                                                    for r in map(Rung.of, class_rungs)]])
             else:
                 conv.bias.copy_(bias)
             in_bits = out_bits
@@ -244,7 +248,7 @@ class Pairs:
 def base_classes_of(rungs) -> list[int]:
     """For each class (stages, step): the class of the same stages without a detail
     layer, whose decodes are its base images; -1 for classes without a detail layer."""
-    rungs = [(int(r[0]), float(r[1])) for r in rungs]
+    rungs = [(r.stages, r.step) for r in map(Rung.of, rungs)]
     try:
         return [rungs.index((n, 0.0)) if st else -1 for n, st in rungs]
     except ValueError:
@@ -258,9 +262,10 @@ class Constraint:
     uint8 rounding moves a coefficient by far less than half a step)."""
 
     def __init__(self, rungs, intervals: detail.Intervals):
-        steps = [detail.TILT.steps(int(round(r[1] * 16))) / 16 if r[1] else np.ones((3, 64)) for r in rungs]
+        rungs = [Rung.of(r) for r in rungs]
+        steps = [detail.TILT.steps(int(round(r.step * 16))) / 16 if r.step else np.ones((3, 64)) for r in rungs]
         self.steps = torch.tensor(np.stack(steps), dtype=torch.float32).reshape(-1, 3, 1, 1, 8, 8)
-        self.has_detail = torch.tensor([bool(r[1]) for r in rungs])
+        self.has_detail = torch.tensor([bool(r.step) for r in rungs])
         self.zero, self.below, self.above = (v / 64 for v in (intervals.zero, intervals.below, intervals.above))
         self.dct = torch.tensor(detail.DCT, dtype=torch.float32)
         self.colour = torch.tensor(detail.COLOUR, dtype=torch.float32)
@@ -420,6 +425,8 @@ def pairs_command(out, crops, part, rungs, after_decoder, threads):
         rungs = parse_ladder(rungs) if rungs else list(codec.ladder)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--rungs") from None
+    if not after_decoder:      # the post-filter sees every rung at the size it is coded: one class each
+        rungs = list(dict.fromkeys(Rung(r.stages, r.step) for r in rungs))
     orig, dec = make_pairs(codec, train, crops, 100 + part, rungs, after_decoder=after_decoder)
     rows = np.array([Rung.of(r) for r in rungs])
     np.savez(out, orig=orig, dec=dec, ladder=rows, after_decoder=after_decoder)   # class k: rungs[k]
