@@ -625,6 +625,8 @@ def info(files, as_json, weights):
                 held = d["postfilter"]["intervals"]
                 click.echo(f"post-filter:    {d['postfilter']['id']}, class {d['postfilter']['class']}"
                            + (f", held to intervals {'/'.join(map(str, held))} (1/64 step)" if held else ""))
+            if d["upfilter"]:
+                click.echo(f"after scaling:  filter {d['upfilter']['id']}, class {d['upfilter']['class']}")
             click.echo(f"bytes:          {d['bytes']}")
             click.echo(f"bpp:            {d['bpp']:.4f}")
             click.echo(f"stage bytes:    {' '.join(map(str, d['stage_bytes']))}")

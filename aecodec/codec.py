@@ -63,7 +63,8 @@ class Codec:
         is the tile side in latent cells for large images (memory grows with its
         square). ``exact=False`` decodes with the plain float32 network (about 2x faster
         decoding on a CPU), but the pixels may then differ by up to three levels (one in the
-        base image, which the post-filter and its intervals may widen) from other machines',
+        base image, which the post-filter and its intervals may widen; four where a file is
+        coded at a reduced size and filtered again after scaling up) from other machines',
         thread counts' and batches' (encoding on a GPU uses the exact decoder for the
         base image its detail layer is coded against, so that the layer fits what exact
         decoders see; on a CPU the float32 one, ``_encoder_bases``)."""
@@ -194,7 +195,7 @@ class Codec:
                                                                    part[0][1].width), self._base_batch(batch))
             details = [detail.encode(px.rgb, base, step, detail.activity(idx))
                        for px, base, idx in zip(coded, bases, indices)]
-        return [self._file(px, c, p, extra, step) for px, c, p, extra in zip(pixels, coded, payloads, details)]
+        return [self._file(px, c, p, extra, step, rung.scale) for px, c, p, extra in zip(pixels, coded, payloads, details)]
 
     @staticmethod
     def _coded_pixels(px: Pixels, scale: float) -> Pixels:
@@ -241,13 +242,14 @@ class Codec:
         return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
 
     def _file(self, px: Pixels, coded: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"",
-              step: float = 0.0) -> AecFile:
+              step: float = 0.0, scale: float = 1.0) -> AecFile:
         """The file of photo ``px`` whose stages and detail layer code ``coded`` (``px``
-        itself, or ``px`` scaled down)."""
+        itself, or ``px`` scaled down by a rung ``scale`` times smaller)."""
         alpha = alpha_plane.encode(px.alpha) if px.alpha is not None else b""
-        filt = self.weights.postfilter
+        filt, upfilt = self.weights.postfilter, self.weights.upfilter
         intervals = filt.intervals if filt and extra else b""
         scaled = coded is not px
+        up_class = upfilt.class_for(len(payloads), step, scale) if upfilt and scaled else None
         # ``extra`` is detail.encode's, tilted; a version 6 or 7 file carries it packed
         packed = bool(extra) and (bool(intervals) or scaled)
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
@@ -256,7 +258,8 @@ class Codec:
                        filter_id=filt.filter_id if filt else b"",
                        filter_class=filt.class_for(len(payloads), step) if filt else 0,
                        intervals=intervals,
-                       coded_width=coded.width if scaled else 0, coded_height=coded.height if scaled else 0)
+                       coded_width=coded.width if scaled else 0, coded_height=coded.height if scaled else 0,
+                       upfilter_id=upfilt.filter_id if up_class is not None else b"", upfilter_class=up_class or 0)
 
     def _fit(self, px: Pixels, indices: np.ndarray | None, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search per coded size over all
@@ -279,7 +282,7 @@ class Codec:
             coded, found, payloads = search(scale)
             chosen, stages, key = found[:n_stages], payloads[:n_stages], (coded.height, coded.width, n_stages)
             if not step:
-                return self._file(px, coded, stages)
+                return self._file(px, coded, stages, scale=scale)
             if self._wants_deeper_base(coded, stages, step):       # as ``encode`` would
                 if key not in deeper:
                     deeper[key] = self._deeper_stages(coded, n_stages)
@@ -287,7 +290,7 @@ class Codec:
             if key not in bases:
                 bases[key] = self._encoder_bases([chosen], coded.height, coded.width)[0]
             return self._file(px, coded, stages,
-                              detail.encode(coded.rgb, bases[key], step, detail.activity(chosen)), step)
+                              detail.encode(coded.rgb, bases[key], step, detail.activity(chosen)), step, scale)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
@@ -427,25 +430,25 @@ class Codec:
                     raise FormatError(str(exc)) from None
                 base = rgb.copy() if f.intervals else None      # versions 5-6 hold the filter's output to it
                 rgb = detail.reconstruct(levels, rgb, out=rgb)
-            rgb = self._postfilter(f, rgb)
+            rgb = self._postfilter(f.filter_id, f.filter_class, rgb)
             if f.intervals:
                 rgb = detail.constrain(rgb, base, levels, detail.Intervals.from_bytes(f.intervals), out=rgb)
             if f.scaled:
-                rgb = resample.upscale(rgb, f.height, f.width)
+                rgb = self._postfilter(f.upfilter_id, f.upfilter_class, resample.upscale(rgb, f.height, f.width))
             out.append(Pixels(rgb, f.mode, alpha))
         return out
 
-    def _postfilter(self, f: AecFile, rgb: np.ndarray) -> np.ndarray:
-        """The decoded image through the post-filter the file names (if any)."""
-        if not f.filter_id:
+    def _postfilter(self, filter_id: bytes, cls: int, rgb: np.ndarray) -> np.ndarray:
+        """The decoded image through a filter the file names (none: ``filter_id`` empty)."""
+        if not filter_id:
             return rgb
-        filt = self.weights.postfilter_for(f.filter_id)
+        filt = self.weights.postfilter_for(filter_id)
         if filt is None:
-            raise FormatError(f"the file needs post-filter {f.filter_id.hex()}, which model "
+            raise FormatError(f"the file needs post-filter {filter_id.hex()}, which model "
                               f"{self.model_id} does not have")
-        if f.filter_class >= filt.classes:
-            raise FormatError(f"post-filter class {f.filter_class} is outside 0..{filt.classes - 1}")
-        return filt.apply(rgb, f.filter_class, self.device)
+        if cls >= filt.classes:
+            raise FormatError(f"post-filter class {cls} is outside 0..{filt.classes - 1}")
+        return filt.apply(rgb, cls, self.device)
 
     def _base_key(self, indices: np.ndarray, height: int, width: int) -> tuple:
         """What must match for images to share a decoder batch: latent grid, stages, pixel size."""

@@ -7,22 +7,25 @@ Layout (all integers big-endian; see docs/FORMAT.md):
                    4 when it names a post-filter (its detail layer, if any, as in 3);
                    5 when the filter's output is then held to the detail layer's intervals;
                    6 as 5, with the detail layer's class bytes packed (``pack_detail``);
-                   7 when the image is coded at a reduced size (every field below present)
+                   7 when the image is coded at a reduced size (every field below but the
+                   last two present); 8 as 7, naming a filter to run after scaling up
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-7 only: length of the detail layer (aecodec/detail.py;
-                   0 in versions 4 and 7: none)
-    filter_id  8   versions 4-7 only: first 8 bytes of the sha256 of the post-filter
-                   (version 7: zeros for none)
-    filter_cls 1   versions 4-7 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   versions 5-7 only: what the post-filter's output is held to (detail.Intervals;
-                   in version 7 zeros unless there are both a filter and a detail layer)
-    coded_w    4   version 7 only: the coded image's size, which the decoder scales up to
+    detail_len 4   versions 2-8 only: length of the detail layer (aecodec/detail.py;
+                   0 in versions 4, 7 and 8: none)
+    filter_id  8   versions 4-8 only: first 8 bytes of the sha256 of the post-filter
+                   (versions 7-8: zeros for none)
+    filter_cls 1   versions 4-8 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-8 only: what the post-filter's output is held to (detail.Intervals;
+                   in versions 7-8 zeros unless there are both a filter and a detail layer)
+    coded_w    4   versions 7-8 only: the coded image's size, which the decoder scales up to
     coded_h    4     width x height (aecodec/resample.py); at most it in each, and not both equal
+    up_id      8   version 8 only: first 8 bytes of the sha256 of the filter run after scaling up
+    up_cls     1   version 8 only: that filter's class
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -47,15 +50,20 @@ MAGIC = b"\x89AEC"
 # version 6 is version 5 with the detail layer's head packed (``pack_detail``).
 # Version 7 codes the image at a reduced size, which the decoder scales up: it has
 # every field of version 6 (a zero filter id for none) plus the coded size, so that
-# dropping the filter or the detail layer keeps it version 7.
-FORMAT_VERSION = 7
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+# dropping the filter or the detail layer keeps it version 7. Version 8 is version 7
+# naming a second filter, which runs on the scaled-up image (the blur of scaling up is
+# what the first one, at the coded size, cannot undo; TRAINING_LOG Part 24); dropping
+# it gives version 7.
+FORMAT_VERSION = 8
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
 PACKED_VERSION = 6
 PACKED_DETAIL = 6                  # ``AecFile.detail_version`` of a packed detail layer
 SCALED_VERSION = 7
+UPFILTER_VERSION = 8
+SCALED_VERSIONS = (SCALED_VERSION, UPFILTER_VERSION)
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
@@ -85,8 +93,10 @@ class AecFile:
     filter_id: bytes = b""       # 8 bytes: the post-filter to run after decoding (version 4)
     filter_class: int = 0
     intervals: bytes = b""       # 3 bytes: what the filter's output is held to (version 5)
-    coded_width: int = 0         # version 7: the size the image is coded at (0: width x height)
+    coded_width: int = 0         # versions 7-8: the size the image is coded at (0: width x height)
     coded_height: int = 0
+    upfilter_id: bytes = b""     # 8 bytes: the filter to run after scaling up (version 8)
+    upfilter_class: int = 0
 
     @property
     def stage_count(self) -> int:
@@ -104,7 +114,7 @@ class AecFile:
     @property
     def version(self) -> int:
         if self.scaled:
-            return SCALED_VERSION
+            return UPFILTER_VERSION if self.upfilter_id else SCALED_VERSION
         if self.intervals:
             return PACKED_VERSION if self.detail_version == PACKED_DETAIL else INTERVALS_VERSION
         if self.filter_id:
@@ -128,6 +138,8 @@ class AecFile:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
         if self.scaled:
             self._check_scaled()
+        elif self.upfilter_id:
+            raise ValueError("a filter after scaling up is in files coded at a reduced size only")
         elif self.detail_version not in DETAIL_VERSIONS + (PACKED_DETAIL,):
             raise ValueError(f"a detail layer's layout is that of format version 2, 3 or 6, "
                              f"not {self.detail_version!r}")
@@ -141,9 +153,7 @@ class AecFile:
                 raise ValueError("post-filter id must be 8 bytes")
             if self.detail and self.detail_version == 2:
                 raise ValueError("a version 4-6 file's detail layer has the version 3 layout")
-            if isinstance(self.filter_class, bool) or not isinstance(self.filter_class, int) \
-                    or not 0 <= self.filter_class <= 255:
-                raise ValueError(f"post-filter class must be a byte, not {self.filter_class!r}")
+            _check_class(self.filter_class, "post-filter")
         if self.intervals and (len(self.intervals) != 3 or not self.filter_id or not self.detail):
             raise ValueError("intervals are 3 bytes, in a file with a post-filter and a detail layer")
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
@@ -156,6 +166,8 @@ class AecFile:
             head += _INTERVALS.pack(self.intervals or _NO_INTERVALS)
         if self.scaled:
             head += _CODED.pack(self.coded_width, self.coded_height)
+        if self.upfilter_id:
+            head += _FILTER.pack(self.upfilter_id, self.upfilter_class)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
@@ -163,15 +175,20 @@ class AecFile:
     def _check_scaled(self) -> None:
         check_coded_size(self.coded_width, self.coded_height, self.width, self.height, ValueError)
         if self.detail and self.detail_version != PACKED_DETAIL:
-            raise ValueError("a version 7 file's detail layer is packed (``pack_detail``)")
+            raise ValueError("a version 7 or 8 file's detail layer is packed (``pack_detail``)")
         if self.filter_id == _NO_FILTER:
-            raise ValueError("a post-filter id of zeros means none in version 7")
+            raise ValueError("a post-filter id of zeros means none in versions 7-8")
+        if self.upfilter_id:
+            if len(self.upfilter_id) != 8 or self.upfilter_id == _NO_FILTER:
+                raise ValueError("the id of the filter after scaling up is 8 bytes, not all zero")
+            _check_class(self.upfilter_class, "the filter after scaling up's")
 
     @property
     def header_size(self) -> int:
         """Bytes before the stage table."""
         if self.scaled:
-            return HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size + _CODED.size
+            return HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size + _CODED.size \
+                + (_FILTER.size if self.upfilter_id else 0)
         return (HEADER_SIZE + (_DETAIL_LEN.size if self.detail or self.filter_id else 0)
                 + (_FILTER.size if self.filter_id else 0) + (_INTERVALS.size if self.intervals else 0))
 
@@ -188,13 +205,18 @@ class AecFile:
         return replace(self, stages=self.stages[:n], detail=b"").without_filter()
 
     def without_filter(self) -> "AecFile":
-        """The same file decoded without the post-filter (and so without its intervals;
-        a packed detail layer is unpacked, as only versions 6 and 7 hold one)."""
+        """The same file decoded without the post-filter (and so without its intervals,
+        and without the filter after scaling up, trained on the post-filter's output; a
+        packed detail layer is unpacked, as only versions 6-8 hold one)."""
         if self.scaled:       # the detail layer stays packed; without one, the field's default
-            return replace(self, filter_id=b"", filter_class=0, intervals=b"",
+            return replace(self.without_upfilter(), filter_id=b"", filter_class=0, intervals=b"",
                            detail_version=self.detail_version if self.detail else AecFile.detail_version)
         payload, layout = self.unpacked_detail()
         return replace(self, filter_id=b"", filter_class=0, intervals=b"", detail=payload, detail_version=layout)
+
+    def without_upfilter(self) -> "AecFile":
+        """The same file decoded without the filter after scaling up (version 7)."""
+        return replace(self, upfilter_id=b"", upfilter_class=0)
 
     def unpacked_detail(self) -> tuple[bytes, int]:
         """(detail layer, layout): in the layout of format version 2 or 3, which
@@ -248,7 +270,7 @@ def fit(f: AecFile, max_bytes: int) -> AecFile:
     (without the detail layer) that does."""
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
-    if f.detail or f.filter_id:
+    if f.detail or f.filter_id or f.upfilter_id:
         if len(f.to_bytes()) <= max_bytes:
             return f
         f = replace(f, detail=b"").without_filter()
@@ -318,11 +340,13 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     version, n_stages, width, height = header.version, header.stage_count, header.width, header.height
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
-    coded_width = coded_height = 0
+    coded_width = coded_height = upfilter_class = 0
+    upfilter_id = b""
     if version != 1:
         head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
             + (_INTERVALS.size if version >= INTERVALS_VERSION else 0) \
-            + (_CODED.size if version == SCALED_VERSION else 0)
+            + (_CODED.size if version in SCALED_VERSIONS else 0) \
+            + (_FILTER.size if version == UPFILTER_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
@@ -334,18 +358,23 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
         if version >= INTERVALS_VERSION:
             (intervals,) = _INTERVALS.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size)
-        if version == SCALED_VERSION:
-            coded_width, coded_height = _CODED.unpack_from(data, head_end - _CODED.size)
+        if version in SCALED_VERSIONS:
+            coded_at = HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size
+            coded_width, coded_height = _CODED.unpack_from(data, coded_at)
             check_coded_size(coded_width, coded_height, width, height, FormatError)
             if filter_id == _NO_FILTER:
                 if filter_class:
-                    raise FormatError("version 7 file names a post-filter class but no post-filter")
+                    raise FormatError(f"version {version} file names a post-filter class but no post-filter")
                 filter_id = b""
             if (intervals != _NO_INTERVALS) != bool(filter_id and detail_len):
-                raise FormatError("version 7 file's intervals must be set exactly when it has a "
+                raise FormatError(f"version {version} file's intervals must be set exactly when it has a "
                                   "post-filter and a detail layer")
             if intervals == _NO_INTERVALS:
                 intervals = b""
+        if version == UPFILTER_VERSION:
+            upfilter_id, upfilter_class = _FILTER.unpack_from(data, coded_at + _CODED.size)
+            if upfilter_id == _NO_FILTER:
+                raise FormatError("version 8 file names no filter after scaling up")
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -367,15 +396,21 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     pos += detail_len
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
-    if version in (PACKED_VERSION, SCALED_VERSION) and detail_len:
+    if version in (PACKED_VERSION, *SCALED_VERSIONS) and detail_len:
         unpack_detail(detail)                    # refuse a malformed head here, not at decoding
         detail_version = PACKED_DETAIL
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
-                   detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height)
+                   detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height,
+                   upfilter_id, upfilter_class)
+
+
+def _check_class(cls, what: str) -> None:
+    if isinstance(cls, bool) or not isinstance(cls, int) or not 0 <= cls <= 255:
+        raise ValueError(f"{what} class must be a byte, not {cls!r}")
 
 
 def check_coded_size(coded_width: int, coded_height: int, width: int, height: int, error=FormatError) -> None:
-    """A version 7 file's coded size: 1 to the image's size on each side, smaller on one."""
+    """A version 7 or 8 file's coded size: 1 to the image's size on each side, smaller on one."""
     if not (1 <= coded_width <= width and 1 <= coded_height <= height) \
             or (coded_width, coded_height) == (width, height):
         raise error(f"coded size {coded_width}x{coded_height} must be within the image's "

@@ -51,4 +51,5 @@ def describe(data, weights=None) -> dict:
         "format_version": f.version,
         "postfilter": {"id": f.filter_id.hex(), "class": f.filter_class,
                        "intervals": list(f.intervals) or None} if f.filter_id else None,
+        "upfilter": {"id": f.upfilter_id.hex(), "class": f.upfilter_class} if f.upfilter_id else None,
     }

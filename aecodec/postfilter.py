@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .card import Rung
 from .errors import WeightsError
 from .model.exact import exact_context
 
@@ -59,9 +60,9 @@ class Layer:
 class PostFilter:
     layers: tuple[Layer, ...]
     filter_id: bytes          # first 8 bytes of the sha256 of its file
-    # (stages, detail step) of the files each class was trained on (the model card's
-    # "classes"): the encoder picks the class by these, not by the ladder it writes
-    class_rungs: tuple[tuple[int, float], ...] = ()
+    # the rung (stages, detail step, scale) of the files each class was trained on (the
+    # model card's "classes"): the encoder picks the class by these, not by the ladder
+    class_rungs: tuple[Rung, ...] = ()
     # what the encoder holds this filter's output to in files with a detail layer (the
     # card's "intervals", 3 bytes of ``detail.Intervals``; empty: not held, version 4)
     intervals: bytes = b""
@@ -70,18 +71,22 @@ class PostFilter:
     def classes(self) -> int:
         return self.layers[0].bias.shape[0]
 
-    def class_for(self, n_stages: int, step: float) -> int:
-        """The class for a file of ``n_stages`` + detail ``step``: the class trained on
-        such files, or else on the nearest of its kind (with a detail layer: the
-        nearest step and then stage count; without: the nearest stage count)."""
+    def class_for(self, n_stages: int, step: float, scale: float = 1.0) -> int | None:
+        """The class for a file of ``n_stages`` + detail ``step`` coded ``scale`` times
+        smaller: the class trained on such files, or else on the nearest of its kind
+        and scale (with a detail layer: the nearest step and then stage count; without:
+        the nearest stage count); None when no class was trained at that scale."""
         rungs = self.class_rungs
         if not rungs:
             raise ValueError(f"post-filter {self.filter_id.hex()} has no class rungs: it only decodes "
                              "files that name it (a filter of an earlier release)")
-        same_kind = [i for i, (_, st) in enumerate(rungs) if bool(st) == bool(step)] or range(len(rungs))
+        at_scale = [i for i, rung in enumerate(rungs) if abs(rung.scale - scale) < 1e-9]
+        if not at_scale:
+            return None
+        same_kind = [i for i in at_scale if bool(rungs[i].step) == bool(step)] or at_scale
 
         def distance(i: int) -> tuple:
-            stages, rung_step = rungs[i]
+            stages, rung_step, _ = rungs[i]
             steps_apart = abs(math.log(rung_step / step)) if step and rung_step else 0.0
             return steps_apart, abs(stages - n_stages), i
 

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors, save as save_safetensors
 
-from .card import CARD_NAME, default_weights_dir
+from .card import CARD_NAME, Rung, default_weights_dir
 from .detail import Intervals
 from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
@@ -39,10 +39,13 @@ class LoadedWeights:
     # filters of earlier releases (the card's "earlier_postfilters"): only decoded, so
     # files that name them keep their pixels when a release ships a new filter
     earlier_postfilters: tuple[PostFilter, ...] = ()
+    # the card's "upfilter": the filter files coded at a reduced size name to run after
+    # scaling up (format version 8), with classes by (stages, step, scale)
+    upfilter: PostFilter | None = None
 
     def postfilter_for(self, filter_id: bytes) -> PostFilter | None:
         """The filter a file names by ``filter_id``, current or earlier, or None."""
-        for filt in (self.postfilter, *self.earlier_postfilters):
+        for filt in (self.postfilter, self.upfilter, *self.earlier_postfilters):
             if filt is not None and filt.filter_id == filter_id:
                 return filt
         return None
@@ -81,7 +84,8 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
         raise WeightsError(str(exc)) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder,
-                         _load_postfilter(card, folder), _load_earlier_postfilters(card, folder))
+                         _load_postfilter(card, folder, "postfilter"), _load_earlier_postfilters(card, folder),
+                         _load_postfilter(card, folder, "upfilter"))
 
 
 def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:
@@ -116,19 +120,24 @@ def _load_earlier_postfilters(card: dict, folder: Path) -> tuple[PostFilter, ...
     return tuple(_read_postfilter(entry, folder) for entry in entries)
 
 
-def _load_postfilter(card: dict, folder: Path):
-    """The post-filter the card names (``{"file": ..., "sha256": ..., "classes": ...}``),
-    or None; the encoder writes files for it."""
-    entry = card.get("postfilter")
+def _load_postfilter(card: dict, folder: Path, key: str):
+    """The filter the card names under ``key`` (``{"file": ..., "sha256": ..., "classes":
+    ...}``), or None; the encoder writes files for it. "postfilter" runs at the coded
+    size, "upfilter" after scaling up; their classes are [stages, step(, scale)]."""
+    entry = card.get(key)
     if entry is None:
         return None
     filt = _read_postfilter(entry, folder)
     try:
-        rungs = tuple((int(stages), float(step)) for stages, step in entry["classes"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"the model card's post-filter entry needs its classes' (stages, step): {exc}") from None
+        rungs = tuple(Rung.of(rung) for rung in entry["classes"])
+        if any(len(rung) not in (2, 3) for rung in entry["classes"]):
+            raise ValueError("each is [stages, step] or [stages, step, scale]")
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise WeightsError(f"the model card's {key} entry needs its classes' (stages, step[, scale]): {exc}") from None
     if len(rungs) != filt.classes:
-        raise WeightsError(f"the post-filter has {filt.classes} classes, the model card names {len(rungs)}")
+        raise WeightsError(f"the {key} has {filt.classes} classes, the model card names {len(rungs)}")
+    if key == "upfilter" and any(rung.scale == 1 for rung in rungs):
+        raise WeightsError("the model card's upfilter classes are rungs coded at a reduced size (scale above 1)")
     intervals = b""
     if "intervals" in entry:
         try:

@@ -308,6 +308,25 @@ def test_packed_files_are_the_version_5_files_repacked(codec):
     assert (codec.decode_pixels(v6).rgb.astype(int) == want).all()
 
 
+def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_crop):
+    """Format version 7, written at commit e0d926a at its quality 3 (3 stages + step 54,
+    coded at half size) from the ``photo_crop`` fixture. This release writes the same
+    file with a filter after scaling up (version 8): the same bytes plus its id and
+    class, and the version 7 file still decodes to its own pixels."""
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    v7, v8 = (data_dir / "format-v7-q3.aec").read_bytes(), (data_dir / "format-v8-q3.aec").read_bytes()
+    f7, f8 = parse(v7), parse(v8)
+    assert (f7.version, f7.coded_size, f7.stage_count) == (7, (32, 48), 3) and f8.version == 8
+    assert f8.without_upfilter().to_bytes() == v7 and len(v8) - len(v7) == 9
+    assert codec.encode(photo_crop, 3) == v8
+    for data, name in ((v7, "format-v7-q3"), (v8, "format-v8-q3")):
+        want = np.asarray(Image.open(data_dir / f"{name}.decoded.png")).astype(int)
+        assert (codec.decode_pixels(data).rgb.astype(int) == want).all(), name
+    assert (np.asarray(Image.open(data_dir / "format-v7-q3.decoded.png"))
+            != np.asarray(Image.open(data_dir / "format-v8-q3.decoded.png"))).mean() > 0.3
+
+
 def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
     """A bitmap that claims one more coded class still parses (the container cannot
     tell), but the detail layer's decoder refuses the words it leaves."""

@@ -56,14 +56,18 @@ def test_thread_counts_and_processes_give_the_same_pixels(codec, files, tmp_path
         assert out.stdout.split() == here, f"{threads} threads"
 
 
-def test_the_float32_option_is_within_two_levels(codec, files):
+def test_the_float32_option_is_within_a_few_levels(codec, files):
     """One level in the base image, which the post-filter may turn into two, and the
-    intervals (taken around that base) into three."""
+    intervals (taken around that base) into three; in a file coded at a reduced size,
+    scaling up and the filter after it spread the differences a little further (four
+    levels at most, on a tenth of the pixels that differ by more than one before)."""
     from aecodec.codec import Codec
+    from aecodec.format import parse
     fast = Codec(device="cpu", exact=False)
     for f in files[:3]:
         a, b = fast.decode_pixels(f).rgb.astype(int), codec.decode_pixels(f).rgb.astype(int)
-        assert np.abs(a - b).max() <= 3 and (a != b).mean() < 0.3 and (np.abs(a - b) > 1).mean() < 0.005
+        most, share, wide = (4, 0.4, 0.012) if parse(f).scaled else (3, 0.3, 0.005)
+        assert np.abs(a - b).max() <= most and (a != b).mean() < share and (np.abs(a - b) > 1).mean() < wide
 
 
 def test_the_cpu_encoder_codes_detail_against_the_float32_base(codec):

@@ -22,7 +22,11 @@ PACKED = replace(HELD, detail=pack_detail(LAYOUT_3), detail_version=PACKED_DETAI
 # Version 7: coded at 2x1, shown at 3x2; without anything else, and with everything.
 SCALED = replace(SAMPLE, coded_width=2, coded_height=1)
 SCALED_HELD = replace(PACKED, coded_width=3, coded_height=1)
-SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD]
+# Version 8: version 7 naming a filter to run after scaling up.
+UPFILTERED = replace(SCALED_HELD, upfilter_id=bytes(range(32, 40)), upfilter_class=4)
+UPFILTERED_BASE = replace(SCALED, upfilter_id=bytes(range(32, 40)), upfilter_class=0)
+SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD, UPFILTERED,
+           UPFILTERED_BASE]
 
 
 def test_golden_bytes():
@@ -201,6 +205,48 @@ def test_a_scaled_file_stays_scaled():
         fit(SCALED, len(SCALED.to_bytes()) - 13)
 
 
+def test_golden_bytes_with_a_filter_after_scaling_up():
+    """Version 8: version 7's fields, then the filter's id and class, then the stage table."""
+    data = UPFILTERED_BASE.to_bytes()
+    assert data.hex() == (
+        "89414543" "08" "01" "0001020304050607" "00000003" "00000002" "02" "00000000" "00000000"
+        "0000000000000000" "00" "000000" "00000002" "00000001" "2021222324252627" "00"
+        "00000004" "00000008" "01020304" "aabbccddeeff0011" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == UPFILTERED_BASE and parse(data).version == 8
+    data = UPFILTERED.to_bytes()
+    assert data[:4 + 1] == b"\x89AEC\x08" and data[51:60] == bytes(range(32, 40)) + b"\x04"
+    assert data[60:].startswith(bytes.fromhex("00000004")) and parse(data) == UPFILTERED
+    assert UPFILTERED.header_size == 60
+
+
+def test_dropping_the_filter_after_scaling_up_gives_version_7():
+    """It was trained on the post-filter's output: a file without the post-filter (a
+    prefix, a budget) drops it too; alone, it can be dropped to give version 7."""
+    assert UPFILTERED.without_upfilter() == SCALED_HELD and SCALED_HELD.version == 7
+    plain = UPFILTERED.without_filter()
+    assert (plain.version, plain.upfilter_id, plain.filter_id) == (7, b"", b"")
+    assert parse(fit(UPFILTERED, len(UPFILTERED.to_bytes()) - 1).to_bytes()).upfilter_id == b""
+    assert fit(UPFILTERED, len(UPFILTERED.to_bytes())) == UPFILTERED
+    assert replace(UPFILTERED_BASE, stages=SCALED.stages * 2).with_stages(1).upfilter_id == b""
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"coded_width": 0, "coded_height": 0}, "reduced size"),
+    ({"upfilter_id": bytes(8)}, "not all zero"), ({"upfilter_id": b"\1" * 7}, "8 bytes"),
+    ({"upfilter_class": 256}, "byte"), ({"upfilter_class": True}, "byte"),
+])
+def test_bad_filters_after_scaling_up_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        replace(UPFILTERED, **bad).to_bytes()
+
+
+def test_a_version_8_file_naming_no_filter_is_refused():
+    data = bytearray(UPFILTERED_BASE.to_bytes()[:-4])
+    data[51:59] = bytes(8)
+    with pytest.raises(FormatError, match="version 8 file names no filter"):
+        parse(bytes(data) + struct.pack(">I", zlib.crc32(bytes(data))))
+
+
 @pytest.mark.parametrize("bad, message", [
     ({"coded_width": 4}, "coded size"), ({"coded_height": 3}, "coded size"),
     ({"coded_width": 3, "coded_height": 2}, "coded size"), ({"coded_width": 0, "coded_height": 1}, "coded size"),
@@ -307,7 +353,8 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 8}, "version 8"),
+    ({"version": 9}, "version 9"),
+    ({"version": 8}, "truncated|declared|coded size"),
     ({"version": 7}, "truncated|declared|coded size"),
     ({"version": 0}, "version 0"),
     ({"version": 2}, "declared"),          # a version 1 body read as version 2

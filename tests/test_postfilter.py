@@ -119,21 +119,22 @@ def _held_reference(codec, f, unfiltered):
 
 
 def _at_coded_size(f):
-    """A version 7 file as the unscaled file of its coded image (the same stages,
+    """A version 7 or 8 file as the unscaled file of its coded image (the same stages,
     detail layer and filter): what its decoder makes before scaling up."""
     from dataclasses import replace
     from aecodec.format import PACKED_DETAIL
     if not f.scaled:
         return f
     height, width = f.coded_size
-    return replace(f, width=width, height=height, coded_width=0, coded_height=0,
+    return replace(f.without_upfilter(), width=width, height=height, coded_width=0, coded_height=0,
                    detail_version=PACKED_DETAIL if f.intervals else f.detail_version)
 
 
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     """Stage-only files run the filter (version 4); files with a detail layer also hold
     its output to the intervals the card gives (version 6: 5 with the detail layer packed);
-    a file coded at a reduced size (version 7) does either, then scales up."""
+    a file coded at a reduced size does either, then scales up, then runs the filter
+    after scaling up the card names for its rung (version 8)."""
     from aecodec import resample
     from aecodec.format import parse
     filt = codec.weights.postfilter
@@ -146,8 +147,11 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     for (stages, step, scale), data in cases:
         f = parse(data)
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (7 if scale > 1 else 6 if step else 4,
+        assert (f.version, f.filter_id, f.filter_class) == (8 if scale > 1 else 6 if step else 4,
                                                            filt.filter_id, cls)
+        up = codec.weights.upfilter
+        assert (f.upfilter_id, f.upfilter_class) == ((up.filter_id, up.class_for(stages, step, scale))
+                                                     if scale > 1 else (b"", 0))
         assert f.intervals == (filt.intervals if step else b"")
         coded = _at_coded_size(f)
         unfiltered = codec.decode_pixels(coded.without_filter().to_bytes()).rgb     # the same file unfiltered
@@ -155,7 +159,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
         if step:
             assert not np.array_equal(want, filt.apply(unfiltered, cls))       # the intervals did something
         if f.scaled:
-            want = resample.upscale(want, f.height, f.width)
+            want = up.apply(resample.upscale(want, f.height, f.width), f.upfilter_class)
         assert np.array_equal(codec.decode_pixels(data).rgb, want)
 
 
@@ -182,7 +186,7 @@ def test_off_ladder_files_take_the_nearest_class(codec):
     """Classes follow the (stages, step) they were trained on (the card's "classes"),
     so a new ladder cannot give a file the class of another kind of file."""
     class_for = codec.weights.postfilter.class_for
-    ladder = codec.weights.postfilter.class_rungs
+    ladder = [(n, st) for n, st, _ in codec.weights.postfilter.class_rungs]
     assert [class_for(s, st) for s, st in ladder] == list(range(len(ladder)))
     n, st = next((n, st) for n, st in ladder if st and (n + 1, st) not in ladder)
     assert class_for(n + 1, st) == ladder.index((n, st))        # same step, one stage more
@@ -191,6 +195,19 @@ def test_off_ladder_files_take_the_nearest_class(codec):
     assert class_for(4, s0 * 0.99) == i0 and class_for(4, (s0 * s1) ** 0.5 * 0.99) == i1
     assert class_for(4, 10_000) == max(detail, key=lambda d: d[1])[0]     # the coarsest step trained
     assert class_for(9, 0.0) == max(i for i, (_, st) in enumerate(ladder) if not st)
+    assert class_for(3, 54.0, scale=1.5) is None             # no class trained on rungs at that scale
+
+
+def test_filters_after_scaling_up_pick_classes_at_their_scale(codec):
+    """The card's "upfilter" classes are (stages, step, scale): a rung takes the class of
+    its own scale, the nearest step there, and none at a scale no class was trained on."""
+    up = codec.weights.upfilter
+    rungs = up.class_rungs
+    assert all(rung.scale > 1 for rung in rungs)
+    assert [up.class_for(*rung) for rung in rungs] == list(range(len(rungs)))
+    at_two = [i for i, rung in enumerate(rungs) if rung.scale == 2 and rung.step]
+    assert up.class_for(3, 70.0, 2.0) == at_two[0]              # a budget's step between rungs
+    assert up.class_for(3, 54.0, 1.75) is None
 
 
 def test_earlier_filters_refuse_to_pick_a_class(codec):
@@ -333,7 +350,7 @@ def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 7     # scaled rungs
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 8     # scaled rungs, upfilter
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
@@ -368,12 +385,16 @@ def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
 
 def test_pairs_after_the_decoder(codec, tmp_path):
     """``pairs --after-decoder`` keeps what the decoder makes of a scaled rung (its
-    filter and scaling up included); without it, the rung at full size decoded without
-    its filter (the post-filter runs before any scaling up).
-    A filter trained on such pairs is not a post-filter: ``install`` refuses it."""
+    filter and scaling up included, not the filter after scaling up it trains); without
+    it, the rung at full size decoded without its filter (the post-filter runs before
+    any scaling up). ``install`` makes a filter trained on such pairs the card's
+    "upfilter", and refuses one whose classes are not rungs at a reduced size."""
     import json
+    import shutil
     from click.testing import CliRunner
     from PIL import Image
+    from aecodec.card import default_weights_dir
+    from aecodec.codec import Codec
     from aecodec.format import parse
     from aecodec.train.postfilter import main, make_pairs
     from conftest import sample_photo
@@ -382,14 +403,28 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     quiet = dict(log=lambda *_: None)
     orig, after = make_pairs(codec, [tmp_path / "coffee.png"], 1, 0, [rung], after_decoder=True, **quiet)
     orig2, plain = make_pairs(codec, [tmp_path / "coffee.png"], 1, 0, [rung], **quiet)
-    data = codec.encode_at(orig[0], *rung)
-    assert (orig == orig2).all() and after.shape == (1, 1, 256, 256, 3)
-    assert (after[0, 0] == codec.decode_pixels(data).rgb).all()
+    data = parse(codec.encode_at(orig[0], *rung))
+    assert (orig == orig2).all() and after.shape == (1, 1, 256, 256, 3) and data.upfilter_id
+    assert (after[0, 0] == codec.decode_pixels(data.without_upfilter().to_bytes()).rgb).all()
+    assert not (after[0, 0] == codec.decode_pixels(data.to_bytes()).rgb).all()
     full_size = parse(codec.encode_at(orig[0], 3, 54.0)).without_filter().to_bytes()   # as the filter sees it
     assert (plain[0, 0] == codec.decode_pixels(full_size).rgb).all()
-    run = tmp_path / "run"
+
+    weights, run = tmp_path / "weights", tmp_path / "run"
+    shutil.copytree(default_weights_dir(), weights)
+    card = json.loads((weights / "model.json").read_text())
+    shipped = card.pop("upfilter")
+    (weights / "model.json").write_text(json.dumps(card))
     run.mkdir()
-    (run / "postfilter.safetensors").write_bytes(b"")
-    (run / "postfilter.json").write_text(json.dumps({"after_decoder": True, "classes": [list(rung)]}))
-    result = CliRunner().invoke(main, ["install", str(tmp_path), str(run)])
-    assert result.exit_code == 2 and "after the decoder" in result.output
+    shutil.copy(weights / shipped["file"], run / "postfilter.safetensors")
+    record = {"after_decoder": True, "classes": [list(r) for r in codec.weights.upfilter.class_rungs]}
+    (run / "postfilter.json").write_text(json.dumps({**record, "classes": [[3, 54.0]] * len(record["classes"])}))
+    result = CliRunner().invoke(main, ["install", str(weights), str(run)])
+    assert result.exit_code == 2 and "reduced size" in result.output
+    (run / "postfilter.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(main, ["install", str(weights), str(run)])
+    assert result.exit_code == 0 and "after scaling up" in result.output, result.output
+    card = json.loads((weights / "model.json").read_text())
+    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 8
+    assert Codec(str(weights), device="cpu").encode_at(orig[0, :64, :96], *rung) == \
+        codec.encode_at(orig[0, :64, :96], *rung)

@@ -63,7 +63,8 @@ def test_lowest_quality_is_coded_smaller_and_shown_full_size(codec, photo_crop):
     assert rung.scale > 1, "the shipped ladder codes quality 1 at a reduced size"
     data = codec.encode(photo_crop, 1)
     f = parse(data)
-    assert f.version == 7 and (f.width, f.height) == (96, 64)
+    assert f.version == 8 and (f.width, f.height) == (96, 64)
+    assert (f.upfilter_id, f.upfilter_class) == (codec.weights.upfilter.filter_id, codec.weights.upfilter.class_for(*rung))
     assert f.coded_size == coded_shape(64, 96, rung.scale) != (64, 96)
     out = codec.decode(data)
     assert out.size == (96, 64) and out.mode == "RGB"
@@ -122,7 +123,7 @@ def test_tiny_images_at_scaled_rungs(codec):
         assert aecodec.info(data)["quality"] == 1
 
 
-def test_the_command_line_names_the_coded_size(tmp_path, photo_crop):
+def test_the_command_line_names_the_coded_size(codec, tmp_path, photo_crop):
     from click.testing import CliRunner
     from aecodec.cli import main
     Image.fromarray(photo_crop).save(tmp_path / "p.png")
@@ -132,6 +133,6 @@ def test_the_command_line_names_the_coded_size(tmp_path, photo_crop):
     r = runner.invoke(main, ["info", str(tmp_path / "p.aec")])
     h, w = parse((tmp_path / "p.aec").read_bytes()).coded_size
     assert r.exit_code == 0 and f"96x64 (coded at {w}x{h}, scaled up)" in r.output
-    assert "format version: 7" in r.output
+    assert "format version: 8" in r.output and f"after scaling:  filter {codec.weights.upfilter.filter_id.hex()}" in r.output
     r = runner.invoke(main, ["decompress", str(tmp_path / "p.aec"), "-o", str(tmp_path / "back.png")])
     assert r.exit_code == 0 and Image.open(tmp_path / "back.png").size == (96, 64)

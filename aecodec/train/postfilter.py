@@ -36,7 +36,7 @@ from torch import nn
 
 from .. import detail, postfilter
 from ..card import Rung
-from ..format import FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, parse
+from ..format import FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, UPFILTER_VERSION, parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
@@ -52,9 +52,9 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
     decode per rung (stages, detail step[, scale]): the filter's classes. Decoded
     without the post-filter the file names, at full size (the post-filter runs before
     any scaling up, so a rung's scale is not the post-filter's business), or,
-    ``after_decoder``, as the decoder makes it (its filter and scaling up included):
-    pairs for a second filter that would run on the decoder's output (TRAINING_LOG
-    Part 23)."""
+    ``after_decoder``, as the decoder makes it (its filter and scaling up included,
+    not the filter after scaling up that the card may name): pairs for that filter
+    (format version 8; TRAINING_LOG Parts 23-24)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     orig = np.zeros((crops, CROP, CROP, 3), np.uint8)
@@ -72,7 +72,7 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
         orig[i] = crop = np.ascontiguousarray(crop)
         for r, rung in enumerate(map(Rung.of, rungs)):
             if after_decoder:
-                data = codec.encode_at(crop, *rung)
+                data = parse(codec.encode_at(crop, *rung)).without_upfilter().to_bytes()
             else:                                                  # full size, without the post-filter
                 data = parse(codec.encode_at(crop, rung.stages, rung.step)).without_filter().to_bytes()
             dec[i, r] = codec.decode_pixels(data).rgb
@@ -506,37 +506,46 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
 @click.argument("weights_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 def install_command(weights_dir, run_dir):
-    """Put RUN_DIR's post-filter into WEIGHTS_DIR and name it in the model card. The
+    """Put RUN_DIR's post-filter into WEIGHTS_DIR and name it in the model card (as its
+    "upfilter" when trained on the decoder's output: the filter after scaling up). The
     filter it replaces stays, under its id, in the card's "earlier_postfilters", so
     the files that name it still decode to the same pixels."""
     import hashlib
     from ..card import CARD_NAME
     blob = (Path(run_dir) / "postfilter.safetensors").read_bytes()
     record = json.loads((Path(run_dir) / "postfilter.json").read_text())
-    if record.get("after_decoder"):
-        raise click.UsageError("that filter runs after the decoder's output, which no format version "
-                               "does yet (TRAINING_LOG Part 23): it is not a post-filter to install")
+    key = "upfilter" if record.get("after_decoder") else "postfilter"
+    if key == "upfilter" and not all(len(rung) == 3 and rung[2] > 1 for rung in record.get("classes", [])):
+        raise click.UsageError("a filter after scaling up needs classes of rungs coded at a reduced size")
     folder = Path(weights_dir)
     card = json.loads((folder / CARD_NAME).read_text())
     digest = hashlib.sha256(blob).hexdigest()
-    previous = card.get("postfilter")
+    previous = card.get(key)
     if previous and previous["sha256"] != digest:
         old_id = previous["sha256"][:16]
         kept = f"postfilter-{old_id}.safetensors"
         (folder / previous["file"]).rename(folder / kept)
         card.setdefault("earlier_postfilters", []).append(
             {"file": kept, "sha256": previous["sha256"], "filter_id": old_id})
-    (folder / "postfilter.safetensors").write_bytes(blob)
-    card["postfilter"] = {"file": "postfilter.safetensors", "sha256": digest, "filter_id": digest[:16],
-                          "classes": record["classes"],      # (stages, step) each class was trained on
-                          "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
+    (folder / f"{key}.safetensors").write_bytes(blob)
+    card[key] = {"file": f"{key}.safetensors", "sha256": digest, "filter_id": digest[:16],
+                 "classes": record["classes"],      # (stages, step[, scale]) each class was trained on
+                 "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
     if "intervals" in record:                                # what the encoder holds its output to
-        card["postfilter"]["intervals"] = record["intervals"]
-    # the newest .aec version the encoder now writes (7 where a rung codes a reduced size)
-    scaled = any(len(rung) > 2 and rung[2] != 1 for rung in card.get("config", {}).get("ladder", []))
-    card["format_version"] = SCALED_VERSION if scaled else PACKED_VERSION if "intervals" in record else FILTER_VERSION
+        card[key]["intervals"] = record["intervals"]
+    card["format_version"] = newest_version(card)
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
-    click.echo(f"post-filter {digest[:16]} installed in {folder}")
+    click.echo(f"{'filter after scaling up' if key == 'upfilter' else 'post-filter'} {digest[:16]} "
+               f"installed in {folder}")
+
+
+def newest_version(card: dict) -> int:
+    """The newest .aec version the encoder writes with this card's filters and ladder
+    (7 where a rung codes a reduced size, 8 where such a rung has a filter after scaling up)."""
+    scaled = any(len(rung) > 2 and rung[2] != 1 for rung in card.get("config", {}).get("ladder", []))
+    if scaled:
+        return UPFILTER_VERSION if "upfilter" in card else SCALED_VERSION
+    return PACKED_VERSION if "intervals" in card.get("postfilter", {}) else FILTER_VERSION
 
 
 if __name__ == "__main__":
