@@ -108,6 +108,21 @@ def quality_of(config: dict, stages: int, detail_step: float, size: tuple[int, i
     return None
 
 
+def newest_format_version(card: dict) -> int:
+    """The newest .aec version the encoder writes with this card's ladder and filters
+    (its "format_version"): 8 where a rung codes a reduced size and the card names a
+    filter after scaling up, 7 where only the first; else 6 with a post-filter held to
+    intervals, 4 with one not held; else 3 where a rung has a detail layer, else 1."""
+    from .format import (DETAIL_VERSIONS, FILTER_VERSION, PACKED_VERSION, SCALED_VERSION,
+                         UPFILTER_VERSION)
+    ladder = ladder_of(card.get("config", {})) if card.get("config", {}).get("ladder") else ()
+    if any(rung.scale != 1 for rung in ladder):
+        return UPFILTER_VERSION if card.get("upfilter") else SCALED_VERSION
+    if card.get("postfilter"):
+        return PACKED_VERSION if "intervals" in card["postfilter"] else FILTER_VERSION
+    return DETAIL_VERSIONS[-1] if any(rung.step for rung in ladder) else 1
+
+
 def coded_shape(height: int, width: int, scale: float) -> tuple[int, int]:
     """The (height, width) a photo is coded at by a rung ``scale`` times smaller
     (the photo's own where that rounds to it)."""

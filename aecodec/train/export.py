@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..card import newest_format_version
 from ..entropy import NUM_CONTEXTS, count_indices, quantize_counts
-from ..format import FORMAT_VERSION
 from ..model.vqvae import VQVAE, parse_ladder
 from ..weights import save_weights
 from .config import TrainConfig
@@ -105,7 +105,7 @@ def export(run_dir: Path, out_dir: Path, max_images: int | None = None,
     used = counts.sum(2) > 0
     card = {
         "name": "aecodec-default",
-        "format_version": FORMAT_VERSION,      # the newest .aec version it writes
+        "format_version": newest_format_version({"config": config.model.to_dict()}),   # no filters yet
         "training": {
             "data": [str(d) for d in config.data_dirs],
             "train_images": len(train_files),

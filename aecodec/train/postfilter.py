@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import detail, postfilter
-from ..card import Rung
-from ..format import FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, UPFILTER_VERSION, parse
+from ..card import Rung, newest_format_version
+from ..format import parse
 
 CROP = 256
 PIXEL_BITS = 8           # the network sees pixels / 2**8
@@ -533,19 +533,11 @@ def install_command(weights_dir, run_dir):
                  "training": {k: v for k, v in record.items() if k not in ("history", "classes")}}
     if "intervals" in record:                                # what the encoder holds its output to
         card[key]["intervals"] = record["intervals"]
-    card["format_version"] = newest_version(card)
+    card["format_version"] = newest_format_version(card)
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"{'filter after scaling up' if key == 'upfilter' else 'post-filter'} {digest[:16]} "
                f"installed in {folder}")
 
-
-def newest_version(card: dict) -> int:
-    """The newest .aec version the encoder writes with this card's filters and ladder
-    (7 where a rung codes a reduced size, 8 where such a rung has a filter after scaling up)."""
-    scaled = any(len(rung) > 2 and rung[2] != 1 for rung in card.get("config", {}).get("ladder", []))
-    if scaled:
-        return UPFILTER_VERSION if "upfilter" in card else SCALED_VERSION
-    return PACKED_VERSION if "intervals" in card.get("postfilter", {}) else FILTER_VERSION
 
 
 if __name__ == "__main__":
