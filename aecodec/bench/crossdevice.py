@@ -4,8 +4,11 @@ then decode the same files on the CPU and compare.
     python -m aecodec.bench.crossdevice write DIR IMAGE... --device cuda   (on the GPU)
     python -m aecodec.bench.crossdevice check DIR                          (on the CPU)
 
-``write`` leaves NAME.aec and NAME.ref.png (decoded where it was written); ``check``
-decodes every NAME.aec here and reports how far its pixels are from NAME.ref.png.
+``write`` leaves NAME-qQ.aec and NAME-qQ.ref.png (decoded where it was written) for
+each quality Q of ``--qualities``: by default 3, coded at a reduced size and filtered
+after scaling up (format version 8), and 7, at full size with a detail layer held to
+intervals (version 6). ``check`` decodes every .aec file here and reports how far its
+pixels are from its .ref.png.
 """
 from __future__ import annotations
 
@@ -19,15 +22,19 @@ from PIL import Image
 from ..codec import Codec
 
 
-def write(out: Path, images: list[Path], device: str, quality: int | None,
+DEFAULT_QUALITIES = (3, 7)
+
+
+def write(out: Path, images: list[Path], device: str, qualities=DEFAULT_QUALITIES,
           weights: str | None = None) -> None:
     codec = Codec(weights, device=device)
     out.mkdir(parents=True, exist_ok=True)
     for src in images:
-        data = codec.encode(src, quality)
-        (out / f"{src.stem}.aec").write_bytes(data)
-        codec.decode(data).save(out / f"{src.stem}.ref.png")
-        print(f"{src.name}: {len(data)} bytes written on {codec.device}")
+        for q in qualities:
+            data = codec.encode(src, q)
+            (out / f"{src.stem}-q{q}.aec").write_bytes(data)
+            codec.decode(data).save(out / f"{src.stem}-q{q}.ref.png")
+            print(f"{src.name} at quality {q}: {len(data)} bytes written on {codec.device}")
 
 
 def check(folder: Path, weights: str | None = None) -> list[dict]:
@@ -50,14 +57,15 @@ def main(argv=None) -> None:
     w.add_argument("out", type=Path)
     w.add_argument("images", type=Path, nargs="+")
     w.add_argument("--device", default="cuda")
-    w.add_argument("--quality", type=int, default=None)
+    w.add_argument("--qualities", type=lambda text: tuple(int(q) for q in text.split(",")),
+                   default=DEFAULT_QUALITIES, help="comma-separated (default: 3,7)")
     c = sub.add_parser("check")
     c.add_argument("folder", type=Path)
     for p in (w, c):
         p.add_argument("--weights", default=None, help="weights folder (default: the shipped model)")
     a = ap.parse_args(argv)
     if a.cmd == "write":
-        write(a.out, a.images, a.device, a.quality, a.weights)
+        write(a.out, a.images, a.device, a.qualities, a.weights)
     else:
         check(a.folder, a.weights)
 
