@@ -182,6 +182,16 @@ def test_unknown_filters_and_classes_are_refused(codec, photo_crop):
         codec.decode(replace(f, filter_class=200).to_bytes())
 
 
+def test_unknown_filters_after_scaling_up_are_refused(codec, photo_crop):
+    from aecodec.format import FormatError, parse
+    f = parse(codec.encode(photo_crop, 1))
+    assert f.upfilter_id == codec.weights.upfilter.filter_id
+    with pytest.raises(FormatError, match="post-filter 0202020202020202"):
+        codec.decode(replace(f, upfilter_id=b"\2" * 8).to_bytes())
+    with pytest.raises(FormatError, match="class 5 is outside 0..4"):
+        codec.decode(replace(f, upfilter_class=5).to_bytes())
+
+
 def test_off_ladder_files_take_the_nearest_class(codec):
     """Classes follow the (stages, step) they were trained on (the card's "classes"),
     so a new ladder cannot give a file the class of another kind of file."""
