@@ -18,7 +18,12 @@
    the grids that ``postfilter.check_exact`` accepts.
 
 Run: ``python -m aecodec.train.postfilter pairs OUT.npz --crops 230 --part 0`` (one
-process per part), then ``python -m aecodec.train.postfilter fit OUT_DIR PAIRS...``.
+process per part), then ``python -m aecodec.train.postfilter fit OUT_DIR PAIRS...``,
+then ``install weights OUT_DIR``. The filter after scaling up (format version 8) is
+trained the same way on pairs of the decoder's own output at the scaled rungs:
+``pairs ... --rungs 2:0:2,3:0:2,3:54:2,3:54:1.5,3:54:1.25 --after-decoder``, then
+``fit ... --layers 11 --init-from weights --augment`` (TRAINING_LOG Parts 23-24), and
+``install`` makes it the card's "upfilter".
 """
 from __future__ import annotations
 
