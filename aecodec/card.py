@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from .format import DETAIL_VERSIONS, FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, UPFILTER_VERSION
+
 CARD_NAME = "model.json"
 DEFAULT_QUALITY = 7
 
@@ -113,8 +115,6 @@ def newest_format_version(card: dict) -> int:
     (its "format_version"): 8 where a rung codes a reduced size and the card names a
     filter after scaling up, 7 where only the first; else 6 with a post-filter held to
     intervals, 4 with one not held; else 3 where a rung has a detail layer, else 1."""
-    from .format import (DETAIL_VERSIONS, FILTER_VERSION, PACKED_VERSION, SCALED_VERSION,
-                         UPFILTER_VERSION)
     ladder = ladder_of(card.get("config", {})) if card.get("config", {}).get("ladder") else ()
     if any(rung.scale != 1 for rung in ladder):
         return UPFILTER_VERSION if card.get("upfilter") else SCALED_VERSION

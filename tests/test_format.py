@@ -214,7 +214,7 @@ def test_golden_bytes_with_a_filter_after_scaling_up():
         "00000004" "00000008" "01020304" "aabbccddeeff0011" + f"{zlib.crc32(data[:-4]):08x}")
     assert parse(data) == UPFILTERED_BASE and parse(data).version == 8
     data = UPFILTERED.to_bytes()
-    assert data[:4 + 1] == b"\x89AEC\x08" and data[51:60] == bytes(range(32, 40)) + b"\x04"
+    assert data[:5] == b"\x89AEC\x08" and data[51:60] == bytes(range(32, 40)) + b"\x04"
     assert data[60:].startswith(bytes.fromhex("00000004")) and parse(data) == UPFILTERED
     assert UPFILTERED.header_size == 60
 
