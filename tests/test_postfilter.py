@@ -325,6 +325,42 @@ def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
     assert result.exit_code == 2 and "cannot grow" in result.output
 
 
+def test_fit_after_the_decoder_starts_from_the_filter_after_scaling_up(codec, tmp_path):
+    """Pairs made ``--after-decoder`` train on from the card's filter after scaling up,
+    each new class from that filter's nearest class at its scale; a filter with no class
+    at that scale (the post-filter) gives its class at full size."""
+    import json
+
+    from click.testing import CliRunner
+
+    from aecodec.card import Rung, default_weights_dir
+    from aecodec.train.postfilter import FloatFilter, _start_class, main
+    up = codec.weights.upfilter
+    rungs = [*up.class_rungs, (3, 44.0, 1.25)]
+    model = FloatFilter.from_integer(up, len(up.layers), rungs)
+    assert torch.equal(model.class_bias.weight[-1], model.class_bias.weight[up.class_for(3, 54.0, 1.25)])
+    assert [_start_class(up, Rung.of(r)) for r in up.class_rungs] == list(range(up.classes))
+    post = codec.weights.postfilter
+    assert _start_class(post, Rung(3, 44.0, 1.25)) == post.class_for(3, 44.0)     # full size: its only scale
+
+    rng = np.random.default_rng(1)
+    orig = rng.integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+    dec = np.clip(orig[:, None].astype(int) + rng.integers(-6, 7, (4, 2, 256, 256, 3)), 0, 255).astype(np.uint8)
+    np.savez(tmp_path / "pairs.npz", orig=orig, dec=dec, ladder=np.array([(3, 54.0, 1.25), (3, 44.0, 1.25)]),
+             after_decoder=True)
+    threads = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(main, ["fit", str(tmp_path / "run"), str(tmp_path / "pairs.npz"), "--init-from",
+                                           str(default_weights_dir()), "--layers", str(len(up.layers)),
+                                           "--steps", "2", "--qat-steps", "1", "--held-out", "1", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "postfilter.json").read_text())
+    assert record["init_from"] == up.filter_id.hex() and record["after_decoder"]
+    assert record["classes"] == [[3, 54.0, 1.25], [3, 44.0, 1.25]]
+
+
 def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
     """``fit --intervals`` records them, ``install`` puts them in the card beside the
     filter (the one it replaces kept as an earlier filter), and the encoder then writes

@@ -86,6 +86,12 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
     return orig, dec
 
 
+def _start_class(filt: postfilter.PostFilter, rung: Rung) -> int:
+    """The class of ``filt`` a new class for ``rung`` starts from."""
+    found = filt.class_for(rung.stages, rung.step, rung.scale)
+    return filt.class_for(rung.stages, rung.step) if found is None else found
+
+
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.floor(x + 0.5) - x).detach()
 
@@ -129,7 +135,8 @@ class FloatFilter(nn.Module):
     @torch.no_grad()
     def from_integer(cls, filt: postfilter.PostFilter, layers: int, class_rungs) -> "FloatFilter":
         """The float twin of a trained integer filter, to train on from where it
-        stopped: class k starts from ``filt``'s class for ``class_rungs[k]``, and
+        stopped: class k starts from ``filt``'s class for ``class_rungs[k]`` (at its
+        scale where ``filt`` has classes there, else at full size), and
         ``layers`` beyond the filter's are identity layers inserted before the last
         (a ReLU passes its non-negative input unchanged), so the start computes what
         ``filt`` does up to its rounding."""
@@ -145,8 +152,7 @@ class FloatFilter(nn.Module):
             bias = (layer.bias.double() - 2 ** (layer.shift - 1)) / 2.0 ** (layer.shift + out_bits)
             if i == 0:
                 conv.bias.zero_()
-                model.class_bias.weight.copy_(bias[[filt.class_for(r.stages, r.step)
-                                                    for r in map(Rung.of, class_rungs)]])
+                model.class_bias.weight.copy_(bias[[_start_class(filt, r) for r in map(Rung.of, class_rungs)]])
             else:
                 conv.bias.copy_(bias)
             in_bits = out_bits
@@ -449,7 +455,9 @@ def pairs_command(out, crops, part, rungs, after_decoder, threads):
 @click.option("--lr", type=float, default=1e-3)
 @click.option("--held-out", type=int, default=40, help="Crops kept out of training, for the gains.")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Start from the post-filter of these weights (its channels; --layers may add layers).")
+              help="Start from these weights' filter (its channels; --layers may add layers): their "
+                   "filter after scaling up for pairs made --after-decoder, where they have one, "
+                   "else their post-filter.")
 @click.option("--augment/--no-augment", default=False,
               help="Turn training patches by the square's 8 symmetries.")
 @click.option("--intervals", default="",
@@ -465,6 +473,7 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     # the rungs as the card lists them: [stages, step], with a scale only where it is not 1
     rungs = [tuple(r)[:2] if r.scale == 1 else tuple(r) for r in map(Rung.of, loaded[0]["ladder"])] \
         if "ladder" in loaded[0] else None
+    after_decoder = all("after_decoder" in d and bool(d["after_decoder"]) for d in loaded)
     constraint = base_classes = None
     if intervals:
         try:
@@ -480,7 +489,8 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     init = start = None
     if init_from:
         from ..weights import load_weights
-        start = load_weights(init_from).postfilter
+        start_weights = load_weights(init_from)
+        start = (after_decoder and start_weights.upfilter) or start_weights.postfilter
         if start is None or rungs is None:
             raise click.UsageError("--init-from needs weights with a post-filter and pairs with their rungs")
         try:
@@ -491,7 +501,7 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
     integer, record = fit(pairs, channels, layers, steps, qat_steps, lr, qat_lr, init=init, constraint=constraint)
     if rungs:
         record["classes"] = [list(r) for r in rungs]
-    record["after_decoder"] = all("after_decoder" in d and bool(d["after_decoder"]) for d in loaded)
+    record["after_decoder"] = after_decoder
     if constraint is not None:
         record["intervals"] = list(held.to_bytes())
     if start:
