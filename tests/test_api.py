@@ -310,16 +310,19 @@ def test_packed_files_are_the_version_5_files_repacked(codec):
 
 def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_crop):
     """Format version 7, written at commit e0d926a at its quality 3 (3 stages + step 54,
-    coded at half size) from the ``photo_crop`` fixture. This release writes the same
-    file with a filter after scaling up (version 8): the same bytes plus its id and
-    class, and the version 7 file still decodes to its own pixels."""
+    coded at half size) from the ``photo_crop`` fixture, and version 8, the same file
+    plus the id and class of the filter after scaling up, written at cb43285. This
+    release writes that file again, naming its retrained filter after scaling up (TRAINING_LOG
+    Part 25); both earlier files still decode to their own pixels."""
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
     v7, v8 = (data_dir / "format-v7-q3.aec").read_bytes(), (data_dir / "format-v8-q3.aec").read_bytes()
     f7, f8 = parse(v7), parse(v8)
     assert (f7.version, f7.coded_size, f7.stage_count) == (7, (32, 48), 3) and f8.version == 8
     assert f8.without_upfilter().to_bytes() == v7 and len(v8) - len(v7) == 9
-    assert codec.encode(photo_crop, 3) == v8
+    now = parse(codec.encode(photo_crop, 3))
+    assert now.without_upfilter().to_bytes() == v7 and now.upfilter_class == f8.upfilter_class
+    assert now.upfilter_id == codec.weights.upfilter.filter_id != f8.upfilter_id
     for data, name in ((v7, "format-v7-q3"), (v8, "format-v8-q3")):
         want = np.asarray(Image.open(data_dir / f"{name}.decoded.png")).astype(int)
         assert (codec.decode_pixels(data).rgb.astype(int) == want).all(), name
