@@ -430,24 +430,26 @@ class Codec:
                     raise FormatError(str(exc)) from None
                 base = rgb.copy() if f.intervals else None      # versions 5-6 hold the filter's output to it
                 rgb = detail.reconstruct(levels, rgb, out=rgb)
-            rgb = self._postfilter(f.filter_id, f.filter_class, rgb)
+            rgb = self._postfilter(f.filter_id, f.filter_class, rgb, "post-filter")
             if f.intervals:
                 rgb = detail.constrain(rgb, base, levels, detail.Intervals.from_bytes(f.intervals), out=rgb)
             if f.scaled:
-                rgb = self._postfilter(f.upfilter_id, f.upfilter_class, resample.upscale(rgb, f.height, f.width))
+                rgb = self._postfilter(f.upfilter_id, f.upfilter_class, resample.upscale(rgb, f.height, f.width),
+                                       "filter after scaling up")
             out.append(Pixels(rgb, f.mode, alpha))
         return out
 
-    def _postfilter(self, filter_id: bytes, cls: int, rgb: np.ndarray) -> np.ndarray:
-        """The decoded image through a filter the file names (none: ``filter_id`` empty)."""
+    def _postfilter(self, filter_id: bytes, cls: int, rgb: np.ndarray, what: str) -> np.ndarray:
+        """The decoded image through a filter the file names (none: ``filter_id`` empty);
+        ``what`` names the filter's role in errors."""
         if not filter_id:
             return rgb
         filt = self.weights.postfilter_for(filter_id)
         if filt is None:
-            raise FormatError(f"the file needs post-filter {filter_id.hex()}, which model "
+            raise FormatError(f"the file needs {what} {filter_id.hex()}, which model "
                               f"{self.model_id} does not have")
         if cls >= filt.classes:
-            raise FormatError(f"post-filter class {cls} is outside 0..{filt.classes - 1}")
+            raise FormatError(f"{what} class {cls} is outside 0..{filt.classes - 1}")
         return filt.apply(rgb, cls, self.device)
 
     def _base_key(self, indices: np.ndarray, height: int, width: int) -> tuple:

@@ -186,10 +186,10 @@ def test_unknown_filters_after_scaling_up_are_refused(codec, photo_crop):
     from aecodec.format import FormatError, parse
     f = parse(codec.encode(photo_crop, 1))
     assert f.upfilter_id == codec.weights.upfilter.filter_id
-    with pytest.raises(FormatError, match="post-filter 0202020202020202"):
+    with pytest.raises(FormatError, match="needs filter after scaling up 0202020202020202"):
         codec.decode(replace(f, upfilter_id=b"\2" * 8).to_bytes())
     classes = codec.weights.upfilter.classes
-    with pytest.raises(FormatError, match=f"class {classes} is outside 0..{classes - 1}"):
+    with pytest.raises(FormatError, match=f"filter after scaling up class {classes} is outside 0..{classes - 1}"):
         codec.decode(replace(f, upfilter_class=classes).to_bytes())
 
 
