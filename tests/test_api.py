@@ -330,6 +330,24 @@ def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_cro
             != np.asarray(Image.open(data_dir / "format-v8-q3.decoded.png"))).mean() > 0.3
 
 
+def test_quality_6_is_coded_at_a_reduced_size_and_filtered_after_scaling_up(codec, photo_crop):
+    """Golden bytes and pixels of this release's quality 6 (TRAINING_LOG Part 25): 3 stages
+    + step 32 coded at 1/1.25 of the ``photo_crop`` fixture, its post-filter's class for
+    that rung, and the filter after scaling up's class trained on it."""
+    from aecodec.card import Rung
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    golden = (data_dir / "format-v8-q6.aec").read_bytes()
+    f = parse(golden)
+    assert codec.ladder[5] == Rung(3, 32.0, 1.25)
+    assert (f.version, f.coded_size, f.stage_count) == (8, (51, 77), 3)
+    assert f.filter_class == codec.weights.postfilter.class_for(3, 32.0)
+    assert codec.weights.upfilter.class_rungs[f.upfilter_class] == Rung(3, 32.0, 1.25)
+    assert codec.encode(photo_crop, 6) == golden
+    want = np.asarray(Image.open(data_dir / "format-v8-q6.decoded.png"))
+    assert (codec.decode_pixels(golden).rgb == want).all()
+
+
 def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
     """A bitmap that claims one more coded class still parses (the container cannot
     tell), but the detail layer's decoder refuses the words it leaves."""
