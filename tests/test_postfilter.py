@@ -328,8 +328,8 @@ def test_fit_command_grows_the_shipped_filter(codec, tmp_path):
 
 def test_fit_after_the_decoder_starts_from_the_filter_after_scaling_up(codec, tmp_path):
     """Pairs made ``--after-decoder`` train on from the card's filter after scaling up,
-    each new class from that filter's nearest class at its scale; a filter with no class
-    at that scale (the post-filter) gives its class at full size."""
+    each new class from that filter's nearest class at the nearest scale it has (the
+    post-filter's: full size)."""
     import json
 
     from click.testing import CliRunner
@@ -342,6 +342,8 @@ def test_fit_after_the_decoder_starts_from_the_filter_after_scaling_up(codec, tm
     assert torch.equal(model.class_bias.weight[-1], model.class_bias.weight[up.class_for(3, 40.0, 1.25)])
     assert [_start_class(up, Rung.of(r)) for r in up.class_rungs] == list(range(up.classes))
     post = codec.weights.postfilter
+    assert _start_class(up, Rung(3, 40.0, 1.125)) == up.class_for(3, 40.0, 1.25)    # a scale it has no class for
+    assert _start_class(up, Rung(2, 0.0, 3.0)) == up.class_for(2, 0.0, 2.0)
     assert _start_class(post, Rung(3, 44.0, 1.25)) == post.class_for(3, 44.0)     # full size: its only scale
 
     rng = np.random.default_rng(1)

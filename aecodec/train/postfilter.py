@@ -21,8 +21,9 @@ Run: ``python -m aecodec.train.postfilter pairs OUT.npz --crops 230 --part 0`` (
 process per part), then ``python -m aecodec.train.postfilter fit OUT_DIR PAIRS...``,
 then ``install weights OUT_DIR``. The filter after scaling up (format version 8) is
 trained the same way on pairs of the decoder's own output at the scaled rungs:
-``pairs ... --rungs 2:0:2,3:0:2,3:54:2,3:54:1.5,3:54:1.25 --after-decoder``, then
-``fit ... --layers 11 --init-from weights --augment`` (TRAINING_LOG Parts 23-24), and
+``pairs ... --rungs 2:0:2,3:0:2,3:54:2,3:54:1.5,3:54:1.25,3:44:1.25,3:38:1.25,3:32:1.25
+--after-decoder``, then ``fit ... --layers 11 --init-from weights --augment`` (which
+starts from the card's filter after scaling up; TRAINING_LOG Parts 23-25), and
 ``install`` makes it the card's "upfilter".
 """
 from __future__ import annotations
@@ -87,9 +88,10 @@ def make_pairs(codec, files: list[Path], crops: int, seed: int, rungs: list[tupl
 
 
 def _start_class(filt: postfilter.PostFilter, rung: Rung) -> int:
-    """The class of ``filt`` a new class for ``rung`` starts from."""
-    found = filt.class_for(rung.stages, rung.step, rung.scale)
-    return filt.class_for(rung.stages, rung.step) if found is None else found
+    """The class of ``filt`` a new class for ``rung`` starts from: its class for that
+    rung at the nearest scale it has classes for (the post-filter's: full size)."""
+    nearest = min({r.scale for r in filt.class_rungs}, key=lambda s: (abs(math.log(s / rung.scale)), s))
+    return filt.class_for(rung.stages, rung.step, nearest)
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -135,8 +137,8 @@ class FloatFilter(nn.Module):
     @torch.no_grad()
     def from_integer(cls, filt: postfilter.PostFilter, layers: int, class_rungs) -> "FloatFilter":
         """The float twin of a trained integer filter, to train on from where it
-        stopped: class k starts from ``filt``'s class for ``class_rungs[k]`` (at its
-        scale where ``filt`` has classes there, else at full size), and
+        stopped: class k starts from ``filt``'s class for ``class_rungs[k]`` (at the
+        nearest scale ``filt`` has classes for), and
         ``layers`` beyond the filter's are identity layers inserted before the last
         (a ReLU passes its non-negative input unchanged), so the start computes what
         ``filt`` does up to its rounding."""
@@ -552,7 +554,6 @@ def install_command(weights_dir, run_dir):
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     click.echo(f"{'filter after scaling up' if key == 'upfilter' else 'post-filter'} {digest[:16]} "
                f"installed in {folder}")
-
 
 
 if __name__ == "__main__":
