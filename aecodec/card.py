@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .format import DETAIL_VERSIONS, FILTER_VERSION, PACKED_VERSION, SCALED_VERSION, UPFILTER_VERSION
+from .format import ADAPTIVE_VERSION, FILTER_VERSION, SCALED_VERSION, UPFILTER_VERSION
 
 CARD_NAME = "model.json"
 DEFAULT_QUALITY = 7
@@ -112,15 +112,16 @@ def quality_of(config: dict, stages: int, detail_step: float, size: tuple[int, i
 
 def newest_format_version(card: dict) -> int:
     """The newest .aec version the encoder writes with this card's ladder and filters
-    (its "format_version"): 8 where a rung codes a reduced size and the card names a
-    filter after scaling up, 7 where only the first; else 6 with a post-filter held to
-    intervals, 4 with one not held; else 3 where a rung has a detail layer, else 1."""
+    (its "format_version"): 9 where a rung has a detail layer (its steps adapt to each
+    block, whatever the card); else 8 where a rung codes a reduced size and the card
+    names a filter after scaling up, 7 where only the first; else 4 with a post-filter,
+    else 1."""
     ladder = ladder_of(card.get("config", {})) if card.get("config", {}).get("ladder") else ()
+    if any(rung.step for rung in ladder):
+        return ADAPTIVE_VERSION
     if any(rung.scale != 1 for rung in ladder):
         return UPFILTER_VERSION if card.get("upfilter") else SCALED_VERSION
-    if card.get("postfilter"):
-        return PACKED_VERSION if "intervals" in card["postfilter"] else FILTER_VERSION
-    return DETAIL_VERSIONS[-1] if any(rung.step for rung in ladder) else 1
+    return FILTER_VERSION if card.get("postfilter") else 1
 
 
 def coded_shape(height: int, width: int, scale: float) -> tuple[int, int]:

@@ -613,6 +613,8 @@ def info(files, as_json, weights):
             detail = f"{d['detail_bytes']} bytes, step {d['detail_step']:g}" if d["detail_bytes"] else "none"
             if d["detail_tilt"]:
                 detail += ", tilt {luma:g} luma, {chroma:g} colour, colour x{chroma_gain:g}".format(**d["detail_tilt"])
+            if d["adaptive"]:
+                detail += ", steps per block (strength {strength}, floor {floor})".format(**d["adaptive"])
             click.echo(f"file:           {d['file']}")
             scaled = (d["coded_width"], d["coded_height"]) != (d["width"], d["height"])
             click.echo(f"size:           {d['width']}x{d['height']}"

@@ -193,7 +193,7 @@ class Codec:
                                   lambda item: self._base_key(item[0], item[1].height, item[1].width),
                                   lambda part: self._encoder_bases([idx for idx, _ in part], part[0][1].height,
                                                                    part[0][1].width), self._base_batch(batch))
-            details = [detail.encode(px.rgb, base, step, detail.activity(idx))
+            details = [detail.encode(px.rgb, base, step, detail.activity(idx), adaptive=detail.ADAPTIVE)
                        for px, base, idx in zip(coded, bases, indices)]
         return [self._file(px, c, p, extra, step, rung.scale) for px, c, p, extra in zip(pixels, coded, payloads, details)]
 
@@ -250,16 +250,16 @@ class Codec:
         intervals = filt.intervals if filt and extra else b""
         scaled = coded is not px
         up_class = upfilt.class_for(len(payloads), step, scale) if upfilt and scaled else None
-        # ``extra`` is detail.encode's, tilted; a version 6 or 7 file carries it packed
-        packed = bool(extra) and (bool(intervals) or scaled)
+        # ``extra`` is detail.encode's, tilted, with adaptive steps: a version 9 file carries it packed
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
-                       aec_format.pack_detail(extra) if packed else extra,
-                       detail_version=aec_format.PACKED_DETAIL if packed else detail.TILTED_VERSION,
+                       aec_format.pack_detail(extra) if extra else b"",
+                       detail_version=aec_format.PACKED_DETAIL if extra else detail.TILTED_VERSION,
                        filter_id=filt.filter_id if filt else b"",
                        filter_class=filt.class_for(len(payloads), step) if filt else 0,
                        intervals=intervals,
                        coded_width=coded.width if scaled else 0, coded_height=coded.height if scaled else 0,
-                       upfilter_id=upfilt.filter_id if up_class is not None else b"", upfilter_class=up_class or 0)
+                       upfilter_id=upfilt.filter_id if up_class is not None else b"", upfilter_class=up_class or 0,
+                       adaptive=detail.ADAPTIVE.to_bytes() if extra else b"")
 
     def _fit(self, px: Pixels, indices: np.ndarray | None, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search per coded size over all
@@ -290,7 +290,8 @@ class Codec:
             if key not in bases:
                 bases[key] = self._encoder_bases([chosen], coded.height, coded.width)[0]
             return self._file(px, coded, stages,
-                              detail.encode(coded.rgb, bases[key], step, detail.activity(chosen)), step, scale)
+                              detail.encode(coded.rgb, bases[key], step, detail.activity(chosen),
+                                            adaptive=detail.ADAPTIVE), step, scale)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 
@@ -428,7 +429,9 @@ class Codec:
                     levels = detail.decode_levels(payload, f.coded_size, cells, layout)
                 except detail.DetailError as exc:
                     raise FormatError(str(exc)) from None
-                base = rgb.copy() if f.intervals else None      # versions 5-6 hold the filter's output to it
+                if f.adaptive:           # version 9: steps from the base image, before it is overwritten
+                    levels = levels.adapted(detail.Adaptive.from_bytes(f.adaptive), rgb)
+                base = rgb.copy() if f.intervals else None      # versions 5-9 hold the filter's output to it
                 rgb = detail.reconstruct(levels, rgb, out=rgb)
             rgb = self._postfilter(f.filter_id, f.filter_class, rgb, "post-filter")
             if f.intervals:

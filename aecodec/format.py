@@ -8,24 +8,28 @@ Layout (all integers big-endian; see docs/FORMAT.md):
                    5 when the filter's output is then held to the detail layer's intervals;
                    6 as 5, with the detail layer's class bytes packed (``pack_detail``);
                    7 when the image is coded at a reduced size (every field below but the
-                   last two present); 8 as 7, naming a filter to run after scaling up
+                   last two present); 8 as 7, naming a filter to run after scaling up;
+                   9 when the detail layer's steps adapt to each block (every field below)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-8 only: length of the detail layer (aecodec/detail.py;
+    detail_len 4   versions 2-9 only: length of the detail layer (aecodec/detail.py;
                    0 in versions 4, 7 and 8: none)
-    filter_id  8   versions 4-8 only: first 8 bytes of the sha256 of the post-filter
-                   (versions 7-8: zeros for none)
-    filter_cls 1   versions 4-8 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   versions 5-8 only: what the post-filter's output is held to (detail.Intervals;
-                   in versions 7-8 zeros unless there are both a filter and a detail layer)
-    coded_w    4   versions 7-8 only: the coded image's size, which the decoder scales up to
+    filter_id  8   versions 4-9 only: first 8 bytes of the sha256 of the post-filter
+                   (versions 7-9: zeros for none)
+    filter_cls 1   versions 4-9 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-9 only: what the post-filter's output is held to (detail.Intervals;
+                   in versions 7-9 zeros unless there are both a filter and a detail layer)
+    coded_w    4   versions 7-9 only: the coded image's size, which the decoder scales up to
     coded_h    4     width x height (aecodec/resample.py); at most it in each, and not both equal
-    up_id      8   version 8 only: first 8 bytes of the sha256 of the filter run after scaling up
-    up_cls     1   version 8 only: that filter's class
+                     (version 9: both 0 for an image coded at its own size)
+    up_id      8   versions 8-9 only: first 8 bytes of the sha256 of the filter run after scaling
+                   up (version 9: zeros for none)
+    up_cls     1   versions 8-9 only: that filter's class
+    adaptive   2   version 9 only: how the detail layer's steps adapt (detail.Adaptive)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -53,9 +57,12 @@ MAGIC = b"\x89AEC"
 # dropping the filter or the detail layer keeps it version 7. Version 8 is version 7
 # naming a second filter, which runs on the scaled-up image (the blur of scaling up is
 # what the first one, at the coded size, cannot undo; TRAINING_LOG Part 24); dropping
-# it gives version 7.
-FORMAT_VERSION = 8
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
+# it gives version 7. Version 9 has every field of version 8 (zeros for what the file
+# lacks, a coded size of 0 x 0 for none) and the 2 bytes of a detail layer whose steps
+# adapt to each block (detail.Adaptive; TRAINING_LOG Part 26): it has a detail layer,
+# packed, and dropping that layer gives version 1, 7 or 8.
+FORMAT_VERSION = 9
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
@@ -63,13 +70,16 @@ PACKED_VERSION = 6
 PACKED_DETAIL = 6                  # ``AecFile.detail_version`` of a packed detail layer
 SCALED_VERSION = 7
 UPFILTER_VERSION = 8
+ADAPTIVE_VERSION = 9
 SCALED_VERSIONS = (SCALED_VERSION, UPFILTER_VERSION)
+FULL_VERSIONS = (*SCALED_VERSIONS, ADAPTIVE_VERSION)      # every field up to the filter after scaling up
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
 _FILTER = struct.Struct(">8sB")
 _INTERVALS = struct.Struct(">3s")
 _CODED = struct.Struct(">II")
+_ADAPTIVE = struct.Struct(">2s")
 _NO_FILTER = bytes(8)
 _NO_INTERVALS = bytes(3)
 HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
@@ -97,6 +107,7 @@ class AecFile:
     coded_height: int = 0
     upfilter_id: bytes = b""     # 8 bytes: the filter to run after scaling up (version 8)
     upfilter_class: int = 0
+    adaptive: bytes = b""        # 2 bytes: how the detail layer's steps adapt to each block (version 9)
 
     @property
     def stage_count(self) -> int:
@@ -113,6 +124,8 @@ class AecFile:
 
     @property
     def version(self) -> int:
+        if self.adaptive:
+            return ADAPTIVE_VERSION
         if self.scaled:
             return UPFILTER_VERSION if self.upfilter_id else SCALED_VERSION
         if self.intervals:
@@ -136,6 +149,17 @@ class AecFile:
             raise ValueError(f"image size {self.width}x{self.height} is outside 1..{MAX_DIMENSION}")
         if bool(self.alpha) != self.has_alpha:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
+        if self.upfilter_class and not self.upfilter_id:
+            raise ValueError("a filter class after scaling up, but no such filter")
+        if self.adaptive:
+            if len(self.adaptive) != 2 or not self.detail:
+                raise ValueError("adaptive quantization is 2 bytes, in a file with a detail layer")
+            if self.detail_version != PACKED_DETAIL:
+                raise ValueError("a version 9 file's detail layer is packed (``pack_detail``)")
+            if self.filter_id == _NO_FILTER:
+                raise ValueError("a post-filter id of zeros means none in version 9")
+            if bool(self.intervals) != bool(self.filter_id):
+                raise ValueError("a version 9 file has intervals exactly when it has a post-filter")
         if self.scaled:
             self._check_scaled()
         elif self.upfilter_id:
@@ -144,7 +168,7 @@ class AecFile:
             raise ValueError(f"a detail layer's layout is that of format version 2, 3 or 6, "
                              f"not {self.detail_version!r}")
         if self.detail and self.detail_version == PACKED_DETAIL:
-            if not self.intervals and not self.scaled:
+            if not self.intervals and not self.scaled and not self.adaptive:
                 raise ValueError("a packed detail layer is in version 6 files only, which hold a post-filter "
                                  "to intervals")
             unpack_detail(self.detail)           # never write what ``parse`` would refuse
@@ -156,18 +180,21 @@ class AecFile:
             _check_class(self.filter_class, "post-filter")
         if self.intervals and (len(self.intervals) != 3 or not self.filter_id or not self.detail):
             raise ValueError("intervals are 3 bytes, in a file with a post-filter and a detail layer")
+        full = self.version in FULL_VERSIONS
         head = _FIXED.pack(MAGIC, self.version, MODES.index(self.mode), self.model_id,
                            self.width, self.height, len(self.stages), len(self.alpha))
-        if self.detail or self.filter_id or self.scaled:
+        if self.detail or self.filter_id or full:
             head += _DETAIL_LEN.pack(len(self.detail))
-        if self.filter_id or self.scaled:
+        if self.filter_id or full:
             head += _FILTER.pack(self.filter_id or _NO_FILTER, self.filter_class)
-        if self.intervals or self.scaled:
+        if self.intervals or full:
             head += _INTERVALS.pack(self.intervals or _NO_INTERVALS)
-        if self.scaled:
+        if full:
             head += _CODED.pack(self.coded_width, self.coded_height)
-        if self.upfilter_id:
-            head += _FILTER.pack(self.upfilter_id, self.upfilter_class)
+        if self.upfilter_id or self.adaptive:
+            head += _FILTER.pack(self.upfilter_id or _NO_FILTER, self.upfilter_class)
+        if self.adaptive:
+            head += _ADAPTIVE.pack(self.adaptive)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
@@ -186,9 +213,9 @@ class AecFile:
     @property
     def header_size(self) -> int:
         """Bytes before the stage table."""
-        if self.scaled:
+        if self.version in FULL_VERSIONS:
             return HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size + _CODED.size \
-                + (_FILTER.size if self.upfilter_id else 0)
+                + (_FILTER.size if self.upfilter_id or self.adaptive else 0) + (_ADAPTIVE.size if self.adaptive else 0)
         return (HEADER_SIZE + (_DETAIL_LEN.size if self.detail or self.filter_id else 0)
                 + (_FILTER.size if self.filter_id else 0) + (_INTERVALS.size if self.intervals else 0))
 
@@ -202,13 +229,18 @@ class AecFile:
             raise ValueError(f"can keep 1 to {len(self.stages)} stages, not {n}")
         if n == len(self.stages):
             return self
-        return replace(self, stages=self.stages[:n], detail=b"").without_filter()
+        return replace(self, stages=self.stages[:n]).without_detail()
+
+    def without_detail(self) -> "AecFile":
+        """The same file without its detail layer (and so without the post-filter and
+        the adaptive steps, which belong to it)."""
+        return replace(self, detail=b"", adaptive=b"").without_filter()
 
     def without_filter(self) -> "AecFile":
         """The same file decoded without the post-filter (and so without its intervals,
         and without the filter after scaling up, trained on the post-filter's output; a
         packed detail layer is unpacked, as only versions 6-8 hold one)."""
-        if self.scaled:       # the detail layer stays packed; without one, the field's default
+        if self.scaled or self.adaptive:     # the detail layer stays packed; without one, the default
             return replace(self.without_upfilter(), filter_id=b"", filter_class=0, intervals=b"",
                            detail_version=self.detail_version if self.detail else AecFile.detail_version)
         payload, layout = self.unpacked_detail()
@@ -273,7 +305,7 @@ def fit(f: AecFile, max_bytes: int) -> AecFile:
     if f.detail or f.filter_id or f.upfilter_id:
         if len(f.to_bytes()) <= max_bytes:
             return f
-        f = replace(f, detail=b"").without_filter()
+        f = f.without_detail()
     fixed = f.header_size + len(f.alpha) + 4
     total = fixed
     keep = 0
@@ -341,12 +373,13 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
     coded_width = coded_height = upfilter_class = 0
-    upfilter_id = b""
+    upfilter_id = adaptive = b""
     if version != 1:
         head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
             + (_INTERVALS.size if version >= INTERVALS_VERSION else 0) \
-            + (_CODED.size if version in SCALED_VERSIONS else 0) \
-            + (_FILTER.size if version == UPFILTER_VERSION else 0)
+            + (_CODED.size if version in FULL_VERSIONS else 0) \
+            + (_FILTER.size if version >= UPFILTER_VERSION else 0) \
+            + (_ADAPTIVE.size if version == ADAPTIVE_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
@@ -354,14 +387,17 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
             raise FormatError(f"version {version} file with an empty detail layer")
         if detail_len == 0 and version in (INTERVALS_VERSION, PACKED_VERSION):
             raise FormatError(f"version {version} file without a detail layer to hold the filter to")
+        if detail_len == 0 and version == ADAPTIVE_VERSION:
+            raise FormatError("version 9 file without a detail layer for its adaptive steps")
         if version >= FILTER_VERSION:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
         if version >= INTERVALS_VERSION:
             (intervals,) = _INTERVALS.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size)
-        if version in SCALED_VERSIONS:
+        if version in FULL_VERSIONS:
             coded_at = HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size
             coded_width, coded_height = _CODED.unpack_from(data, coded_at)
-            check_coded_size(coded_width, coded_height, width, height, FormatError)
+            if version in SCALED_VERSIONS or (coded_width, coded_height) != (0, 0):
+                check_coded_size(coded_width, coded_height, width, height, FormatError)
             if filter_id == _NO_FILTER:
                 if filter_class:
                     raise FormatError(f"version {version} file names a post-filter class but no post-filter")
@@ -371,10 +407,18 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
                                   "post-filter and a detail layer")
             if intervals == _NO_INTERVALS:
                 intervals = b""
-        if version == UPFILTER_VERSION:
+        if version >= UPFILTER_VERSION:
             upfilter_id, upfilter_class = _FILTER.unpack_from(data, coded_at + _CODED.size)
-            if upfilter_id == _NO_FILTER:
+            if upfilter_id == _NO_FILTER and version == UPFILTER_VERSION:
                 raise FormatError("version 8 file names no filter after scaling up")
+            if upfilter_id == _NO_FILTER:
+                if upfilter_class:
+                    raise FormatError("version 9 file names a class of filter after scaling up but no such filter")
+                upfilter_id = b""
+            elif not coded_width:
+                raise FormatError("version 9 file names a filter after scaling up but is coded at its own size")
+        if version == ADAPTIVE_VERSION:
+            (adaptive,) = _ADAPTIVE.unpack_from(data, coded_at + _CODED.size + _FILTER.size)
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -396,12 +440,12 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     pos += detail_len
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
-    if version in (PACKED_VERSION, *SCALED_VERSIONS) and detail_len:
+    if version in (PACKED_VERSION, *FULL_VERSIONS) and detail_len:
         unpack_detail(detail)                    # refuse a malformed head here, not at decoding
         detail_version = PACKED_DETAIL
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
                    detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height,
-                   upfilter_id, upfilter_class)
+                   upfilter_id, upfilter_class, adaptive)
 
 
 def _check_class(cls, what: str) -> None:

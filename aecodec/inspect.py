@@ -52,4 +52,5 @@ def describe(data, weights=None) -> dict:
         "postfilter": {"id": f.filter_id.hex(), "class": f.filter_class,
                        "intervals": list(f.intervals) or None} if f.filter_id else None,
         "upfilter": {"id": f.upfilter_id.hex(), "class": f.upfilter_class} if f.upfilter_id else None,
+        "adaptive": dict(zip(("strength", "floor"), f.adaptive)) if f.adaptive else None,
     }

@@ -263,7 +263,8 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     top = max(codec.qualities)
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 6 and f.detail_version == PACKED_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1].stages
+    assert f.version == 9 and f.detail_version == PACKED_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1].stages
+    assert detail.Adaptive.from_bytes(f.adaptive) == detail.ADAPTIVE
     out = codec.decode_pixels(data).rgb
     base_only = codec.encode_at(photo_crop, f.stage_count)          # the same stages, no detail layer
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(base_only).rgb) + 1
@@ -293,3 +294,62 @@ def test_ladders_parse_from_text():
         with pytest.raises(ValueError, match="stages:step"):
             parse_ladder(bad)
     assert ModelConfig(stages=11, ladder=parse_ladder("3:0:2,3:54")).quality_ladder() == ((3, 0.0, 2.0), (3, 54.0, 1.0))
+
+
+def test_adaptive_tables_are_the_documented_roundings():
+    """The decoder's fixed-point tables, checked in exact integers: _OCTAVE_EIGHTHS[j - 1]
+    is 2^(30 + j/8) and GAIN[i] is 4096 * 2^((i - 64)/32), each rounded to nearest."""
+    for j, t in enumerate(detail._OCTAVE_EIGHTHS.tolist(), start=1):
+        assert (2 * t - 1) ** 8 < 2 ** (248 + j) < (2 * t + 1) ** 8
+    for i, g in enumerate(detail.GAIN.tolist()):
+        e = 416 + i - detail.GAIN_RANGE
+        assert (2 * g - 1) ** 32 < 2 ** e < (2 * g + 1) ** 32
+    g = detail.GAIN
+    assert (g[detail.GAIN_RANGE], g[0], g[-1], g[detail.GAIN_RANGE + 32]) == (4096, 1024, 16384, 8192)
+    assert (np.diff(g) > 0).all()
+
+
+def _half_busy(size=64, seed=0):
+    """A base image whose left half is flat and right half busy (luma std about 20)."""
+    base = np.full((size, size, 3), 120, dtype=np.uint8)
+    noise = np.random.default_rng(seed).normal(0, 20, (size, size // 2, 1))
+    base[:, size // 2:] = np.clip(120 + noise, 0, 255).astype(np.uint8)
+    return base
+
+
+def test_adaptive_gains_follow_the_base_images_local_variance():
+    base = _half_busy()
+    gains = detail.Adaptive(10, 58).gains(base).reshape(8, 8)
+    assert gains.dtype == np.int64 and (gains[:, :4] < 4096).all() and (gains[:, 4:] > 4096).all()
+    # against the float formula: ((v + floor) / G)^(strength / 128), within the tables' rounding
+    luma = base.astype(float) @ (np.array([77, 150, 29]) / 256)
+    v = luma.reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(8, 8, 64).var(-1) + 58
+    want = 4096 * (v / np.exp(np.log(v).mean())) ** (10 / 128)
+    assert np.abs(np.log2(gains / want)).max() < 1 / 32 + 10 / 1024
+    assert (detail.Adaptive(0, 58).gains(base) == 4096).all()
+    assert (detail.Adaptive(255, 0).gains(np.full((20, 30, 3), 7, np.uint8)) == 4096).all()   # nothing varies
+    assert detail.Adaptive(10, 58).gains(base[:61, :59]).shape == (64,)                      # edge blocks padded
+    with pytest.raises(ValueError, match="byte"):
+        detail.Adaptive(256, 0)
+    assert detail.Adaptive.from_bytes(detail.ADAPTIVE.to_bytes()) == detail.ADAPTIVE
+
+
+def test_adaptive_steps_round_trip():
+    """Steps finer in the flat half, coarser in the busy half: the error follows; unit
+    gains dequantize exactly as a payload without adaptive steps."""
+    base = _half_busy()
+    rng = np.random.default_rng(3)
+    orig = np.clip(base.astype(float) + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+    cells = np.zeros((4, 4), dtype=np.int64)
+    adaptive = detail.Adaptive(64, 58)          # strong, so the halves differ clearly
+    payload = detail.encode(orig, base, 8.0, cells, adaptive=adaptive)
+    levels = detail.decode_levels(payload, orig.shape[:2], cells).adapted(adaptive, base)
+    out = detail.reconstruct(levels, base)
+    err = (out.astype(float) - orig) ** 2
+    assert err[:, :32].mean() < 0.8 * err[:, 32:].mean()
+    assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == "4f6af62d2d3610df"
+    plain = detail.encode(orig, base, 8.0, cells)
+    unit = detail.decode_levels(plain, orig.shape[:2], cells).adapted(detail.Adaptive(0, 0), base)
+    assert (detail.reconstruct(unit, base) == detail.decode(plain, base, cells)).all()
+    held = detail.constrain(out, base, levels, detail.Intervals(32, 16, 16))
+    assert np.array_equal(held, out)            # the decoder's own output sits inside its intervals

@@ -84,7 +84,7 @@ def test_the_cpu_encoder_codes_detail_against_the_float32_base(codec):
 
 def test_the_cross_device_check_compares_each_quality(tmp_path, photo_crop):
     """``bench.crossdevice`` (what a lent GPU runs) writes one file per quality, by
-    default one coded at a reduced size (version 8) and one at full size; written
+    default two coded at a reduced size (versions 8 and 9) and one at full size; written
     and checked on the same CPU, they decode to their reference pixels exactly."""
     from PIL import Image
     from aecodec.bench import crossdevice
@@ -93,6 +93,6 @@ def test_the_cross_device_check_compares_each_quality(tmp_path, photo_crop):
     crossdevice.write(tmp_path / "out", [tmp_path / "crop.png"], "cpu")
     versions = [parse((tmp_path / "out" / f"crop-q{q}.aec").read_bytes()).version
                 for q in crossdevice.DEFAULT_QUALITIES]
-    assert versions == [8, 6]
+    assert versions == [8, 9, 9]
     rows = crossdevice.check(tmp_path / "out")
-    assert len(rows) == 2 and all(r["max_abs_diff"] == 0 for r in rows)
+    assert len(rows) == 3 and all(r["max_abs_diff"] == 0 for r in rows)

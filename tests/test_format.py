@@ -25,8 +25,12 @@ SCALED_HELD = replace(PACKED, coded_width=3, coded_height=1)
 # Version 8: version 7 naming a filter to run after scaling up.
 UPFILTERED = replace(SCALED_HELD, upfilter_id=bytes(range(32, 40)), upfilter_class=4)
 UPFILTERED_BASE = replace(SCALED, upfilter_id=bytes(range(32, 40)), upfilter_class=0)
+# Version 9: a detail layer whose steps adapt to each block, at its own size or scaled.
+ADAPTED = replace(PACKED, adaptive=b"\x0a\x3a")
+ADAPTED_PLAIN = replace(ADAPTED, filter_id=b"", filter_class=0, intervals=b"")
+ADAPTED_UP = replace(UPFILTERED, adaptive=b"\x0a\x3a")
 SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD, UPFILTERED,
-           UPFILTERED_BASE]
+           UPFILTERED_BASE, ADAPTED, ADAPTED_PLAIN, ADAPTED_UP]
 
 
 def test_golden_bytes():
@@ -297,6 +301,69 @@ def test_coded_sizes_round_trip_or_are_refused(width, height, coded_width, coded
     assert parse(data).coded_size == ((coded_height, coded_width) if scaled else (height, width))
 
 
+def test_golden_bytes_with_adaptive_steps():
+    """Version 9: every field of version 8 (zeros for what the file lacks, a coded size
+    of 0 x 0 at its own size), then the 2 adaptive bytes, then the stage table."""
+    data = ADAPTED.to_bytes()
+    assert data.hex() == (
+        "89414543" "09" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" f"{len(PACKED.detail):08x}"
+        "1011121314151617" "07" "260d1a" "00000000" "00000000" "0000000000000000" "00" "0a3a"
+        "00000004" "01020304" + PACKED.detail.hex() + "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == ADAPTED and parse(data).version == 9 and not parse(data).scaled
+    assert ADAPTED.header_size == 62
+    data = ADAPTED_UP.to_bytes()
+    assert data[:5] == b"\x89AEC\x09" and data[43:62] == bytes.fromhex("0000000300000001") + bytes(
+        range(32, 40)) + b"\x04\x0a\x3a"
+    assert parse(data) == ADAPTED_UP and parse(data).coded_size == (1, 3)
+    assert parse(ADAPTED_PLAIN.to_bytes()) == ADAPTED_PLAIN
+
+
+def test_adaptive_steps_stay_with_the_detail_layer():
+    """Dropping a filter keeps version 9 (the levels still need the adaptive steps);
+    dropping the detail layer drops them, back to version 1, 7 or 8's forms."""
+    assert ADAPTED.without_filter() == ADAPTED_PLAIN and ADAPTED_PLAIN.version == 9
+    assert parse(ADAPTED_UP.without_filter().to_bytes()).version == 9
+    assert ADAPTED_UP.without_upfilter().version == 9
+    cut = fit(ADAPTED, len(ADAPTED.to_bytes()) - 1)
+    assert (cut.version, cut.detail, cut.adaptive, cut.filter_id) == (1, b"", b"", b"")
+    cut = fit(ADAPTED_UP, len(ADAPTED_UP.to_bytes()) - 1)
+    assert (cut.version, cut.coded_size, cut.adaptive) == (7, (1, 3), b"")
+    two = replace(ADAPTED, stages=ADAPTED.stages * 2)
+    assert two.with_stages(1).adaptive == b"" and parse(two.with_stages(1).to_bytes()).version == 1
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"adaptive": b"\x0a"}, "2 bytes"), ({"detail": b""}, "detail layer"),
+    ({"detail": LAYOUT_3, "detail_version": 3}, "packed"),
+    ({"filter_id": bytes(8)}, "zeros"), ({"intervals": b""}, "intervals"),
+    ({"upfilter_id": bytes(range(32, 40))}, "reduced size"), ({"upfilter_class": 3}, "no such filter"),
+])
+def test_bad_version_9_files_are_not_written(bad, message):
+    with pytest.raises(ValueError, match=message):
+        replace(ADAPTED, **bad).to_bytes()
+
+
+def _adapted_with(**fields):
+    """ADAPTED's bytes with version 9 fields replaced and the CRC made valid again."""
+    data = bytearray(ADAPTED.to_bytes()[:-4])
+    offsets = {"detail_len": (27, ">I"), "coded_width": (43, ">I"), "coded_height": (47, ">I"),
+               "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B")}
+    for name, value in fields.items():
+        struct.pack_into(offsets[name][1], data, offsets[name][0], value)
+    return bytes(data) + struct.pack(">I", zlib.crc32(bytes(data)))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"coded_width": 3}, "coded size"), ({"coded_height": 1}, "coded size"),
+    ({"upfilter_class": 2}, "class of filter after scaling up but no such filter"),
+    ({"upfilter_id": bytes(range(32, 40))}, "coded at its own size"),
+    ({"detail_len": 0}, "without a detail layer|declared"),
+])
+def test_bad_version_9_headers_are_refused(fields, message):
+    with pytest.raises(FormatError, match=message):
+        parse(_adapted_with(**fields))
+
+
 def test_an_unknown_detail_version_is_refused():
     with pytest.raises(ValueError, match="version 2, 3 or 6"):
         replace(DETAILED, detail_version=4).to_bytes()
@@ -353,7 +420,8 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 9}, "version 9"),
+    ({"version": 10}, "version 10"),
+    ({"version": 9}, "truncated|declared|coded size|without a detail layer"),
     ({"version": 8}, "truncated|declared|coded size"),
     ({"version": 7}, "truncated|declared|coded size"),
     ({"version": 0}, "version 0"),

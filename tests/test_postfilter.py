@@ -106,35 +106,38 @@ def test_from_tensors_round_trips_and_checks_shapes():
 # -- in the codec, with the shipped weights' filter ---------------------------------
 
 def _held_reference(codec, f, unfiltered):
-    """What a version 5 or 6 decoder makes of a file: the filter's output held to the
-    intervals of the detail layer's levels around the base image (its stages alone)."""
-    from dataclasses import replace
+    """What a version 5, 6 or 9 decoder makes of a file: the filter's output held to the
+    intervals of the detail layer's levels (their steps adapted to the base image in
+    version 9) around the base image (its stages alone)."""
     from aecodec import detail
     filt = codec.weights.postfilter_for(f.filter_id)
-    base = codec.decode_pixels(replace(f.without_filter(), detail=b"").to_bytes()).rgb
+    base = codec.decode_pixels(f.without_detail().to_bytes()).rgb
     cells = detail.activity(codec.entropy_decode(f.stages, f.height, f.width))
     levels = detail.decode_levels(f.unpacked_detail()[0], (f.height, f.width), cells)
+    if f.adaptive:
+        levels = levels.adapted(detail.Adaptive.from_bytes(f.adaptive), base)
     return detail.constrain(filt.apply(unfiltered, f.filter_class), base, levels,
                             detail.Intervals.from_bytes(f.intervals))
 
 
 def _at_coded_size(f):
-    """A version 7 or 8 file as the unscaled file of its coded image (the same stages,
-    detail layer and filter): what its decoder makes before scaling up."""
+    """A version 7, 8 or 9 file as the unscaled file of its coded image (the same
+    stages, detail layer and filter): what its decoder makes before scaling up."""
     from dataclasses import replace
     from aecodec.format import PACKED_DETAIL
     if not f.scaled:
         return f
     height, width = f.coded_size
     return replace(f.without_upfilter(), width=width, height=height, coded_width=0, coded_height=0,
-                   detail_version=PACKED_DETAIL if f.intervals else f.detail_version)
+                   detail_version=PACKED_DETAIL if f.intervals or f.adaptive else f.detail_version)
 
 
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     """Stage-only files run the filter (version 4); files with a detail layer also hold
-    its output to the intervals the card gives (version 6: 5 with the detail layer packed);
-    a file coded at a reduced size does either, then scales up, then runs the filter
-    after scaling up the card names for its rung (version 8)."""
+    its output to the intervals the card gives (version 9, with the detail layer packed
+    and its steps adapted); a file coded at a reduced size does either, then scales up,
+    then runs the filter after scaling up the card names for its rung (version 8
+    without a detail layer, 9 with one)."""
     from aecodec import resample
     from aecodec.format import parse
     filt = codec.weights.postfilter
@@ -147,7 +150,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     for (stages, step, scale), data in cases:
         f = parse(data)
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (8 if scale > 1 else 6 if step else 4,
+        assert (f.version, f.filter_id, f.filter_class) == (9 if step else 8 if scale > 1 else 4,
                                                            filt.filter_id, cls)
         up = codec.weights.upfilter
         assert (f.upfilter_id, f.upfilter_class) == ((up.filter_id, up.class_for(stages, step, scale))
@@ -248,6 +251,39 @@ def test_training_exports_an_exact_filter():
     assert len(filt.layers) == 3 and record["history"][-1]["step"] == 20
 
 
+def test_batches_carry_each_blocks_gain_turned_with_its_pixels():
+    """Pairs whose files adapt their steps (format version 9) give each patch its
+    blocks' gains, from the base of the whole crop (what its decoder used), and a turned
+    patch's gains are turned with it: each block keeps the gain of its base pixels."""
+    from aecodec import detail
+    from aecodec.train.postfilter import CROP, Pairs
+    rng = np.random.default_rng(4)
+    blocks = CROP // 8
+    spread = rng.uniform(0, 40, (blocks, blocks)).repeat(8, 0).repeat(8, 1)[..., None]
+    base = np.clip(128 + rng.normal(0, 1, (2, CROP, CROP, 3)) * spread, 0, 255).astype(np.uint8)
+    dec = np.stack([base, np.clip(base.astype(int) + 3, 0, 255).astype(np.uint8)], axis=1)   # class 1: detail
+    adaptive = detail.Adaptive(64, 58)
+    pairs = Pairs(base, dec, held_out=1, seed=0, augment=True, base_classes=[-1, 0], adaptive=adaptive)
+    gain_of = dict(zip(_block_spreads(base[0]), adaptive.gains(base[0])))     # the one training crop
+    for _ in range(4):
+        batch = pairs.batch(16, 32)
+        assert batch.gains.shape == (16, 1, 4, 4)
+        for k in np.flatnonzero(batch.classes.numpy() == 1):
+            patch = (batch.base[k].permute(1, 2, 0) * 256).round().numpy().astype(np.uint8)
+            want = [gain_of[v] / 4096 for v in _block_spreads(patch)]
+            assert np.allclose(batch.gains[k, 0].numpy().ravel(), want)
+    plain = Pairs(base, dec, held_out=1, seed=0, base_classes=[-1, 0])           # pairs of earlier releases
+    assert plain.batch(4, 32).gains is None
+
+
+def _block_spreads(image):
+    """Each 8x8 block's 64 x sum of squares - square of sum of its integer luma, row-major."""
+    luma = image.astype(np.int64) @ np.array([77, 150, 29])
+    n = luma.shape[0] // 8
+    blocks = luma.reshape(n, 8, n, 8).transpose(0, 2, 1, 3).reshape(n * n, 64)
+    return (64 * (blocks ** 2).sum(1) - blocks.sum(1) ** 2).tolist()
+
+
 def test_augmented_batches_turn_both_images_of_a_pair_alike():
     """With ``augment`` every patch and its decode are turned by the same one of the
     square's 8 symmetries, and all 8 occur; without it patches are as cut."""
@@ -258,7 +294,7 @@ def test_augmented_batches_turn_both_images_of_a_pair_alike():
     for augment in (False, True):
         pairs, seen = Pairs(orig, dec, held_out=1, seed=0, augment=augment), set()
         for _ in range(8):
-            d, o, c, _ = pairs.batch(16, 8)
+            d, o, c = pairs.batch(16, 8)[:3]
             for k in range(16):
                 inverted = (c[k] == 1).item()             # class 1 decodes to 255 - the crop
                 assert torch.equal(d[k], (255 - o[k] * 256) / 256 if inverted else o[k])
@@ -364,10 +400,10 @@ def test_fit_after_the_decoder_starts_from_the_filter_after_scaling_up(codec, tm
     assert record["classes"] == [[3, 54.0, 1.25], [3, 44.0, 1.25]]
 
 
-def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
+def test_fit_through_intervals_installs_a_filter_held_to_them(codec, tmp_path):
     """``fit --intervals`` records them, ``install`` puts them in the card beside the
     filter (the one it replaces kept as an earlier filter), and the encoder then writes
-    version 5 files that hold the filter's output to them; pairs without a base class
+    files that hold the filter's output to them; pairs without a base class
     for a detail class are refused with a usage error."""
     import json
     import shutil
@@ -399,16 +435,17 @@ def test_fit_through_intervals_installs_a_version_6_filter(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 8     # scaled rungs, upfilter
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 9     # detail layers
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
-    assert (f.version, f.intervals) == (6, bytes([32, 8, 19]))
+    assert (f.version, f.intervals) == (9, bytes([32, 8, 19]))
 
 
 def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
-    """``Constraint`` (torch, levels recovered from the decode and its base) computes
-    what ``detail.constrain`` does with the decoded levels, and its gradient flows."""
+    """``Constraint`` (torch, levels recovered from the decode and its base, steps
+    adapted to each block) computes what ``detail.constrain`` does with the decoded
+    levels, and its gradient flows."""
     from dataclasses import replace
     from aecodec import detail
     from aecodec.format import parse
@@ -416,14 +453,17 @@ def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
     stages, step = 4, 18.0
     f = replace(parse(codec.encode_at(photo_crop, stages, step)), intervals=b"\x26\x0d\x1a")
     unfiltered = codec.decode_pixels(f.without_filter().to_bytes()).rgb
-    base = codec.decode_pixels(replace(f.without_filter(), detail=b"").to_bytes()).rgb
+    base = codec.decode_pixels(f.without_detail().to_bytes()).rgb
     want = codec.decode_pixels(f.to_bytes()).rgb
     rungs = [(stages, 0.0), (stages, step)]
     assert base_classes_of(rungs) == [-1, 0]
     constraint = Constraint(rungs, detail.Intervals.from_bytes(f.intervals))
     filtered = _to_input(codec.weights.postfilter_for(f.filter_id).apply(unfiltered, f.filter_class)[None])
     filtered.requires_grad_(True)
-    held = constraint(filtered, Batch(_to_input(unfiltered[None]), None, torch.tensor([1]), _to_input(base[None])))
+    adaptive = detail.Adaptive.from_bytes(f.adaptive)          # version 9: every block its own step
+    block_gains = adaptive.gains(base).reshape(1, 1, *(n // 8 for n in base.shape[:2])) / detail.UNIT_GAIN
+    held = constraint(filtered, Batch(_to_input(unfiltered[None]), None, torch.tensor([1]), _to_input(base[None]),
+                                      torch.tensor(block_gains, dtype=torch.float32)))
     got = (held[0] * 256).round().clamp(0, 255).permute(1, 2, 0).detach().numpy().astype(np.uint8)
     assert np.mean(got == want) > 0.999 and np.abs(got.astype(int) - want).max() <= 1
     held.sum().backward()
@@ -474,6 +514,6 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(run)])
     assert result.exit_code == 0 and "after scaling up" in result.output, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 8
+    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 9
     assert Codec(str(weights), device="cpu").encode_at(orig[0, :64, :96], *rung) == \
         codec.encode_at(orig[0, :64, :96], *rung)

@@ -133,18 +133,19 @@ def test_installing_a_filter_keeps_the_one_it_replaces(weights_copy, tmp_path):
 
 def test_a_card_states_the_newest_format_version_its_encoder_writes():
     """``format_version`` follows the ladder and the filters the card names (the shipped
-    card: scaled rungs with a filter after scaling up, version 8)."""
+    card: detail layers, whose steps adapt to each block, version 9)."""
     import copy
     from aecodec.card import default_card, newest_format_version
     card = copy.deepcopy(default_card())
-    assert newest_format_version(card) == card["format_version"] == 8
+    assert newest_format_version(card) == card["format_version"] == 9
+    del card["postfilter"], card["upfilter"]
+    assert newest_format_version(card) == 9
+    card = copy.deepcopy(default_card())
+    card["config"]["ladder"] = [[2, 0, 2], [3, 0]]
+    assert newest_format_version(card) == 8
     del card["upfilter"]
     assert newest_format_version(card) == 7
-    card["config"]["ladder"] = [[3, 0], [3, 44]]
-    assert newest_format_version(card) == 6
-    del card["postfilter"]["intervals"]
+    card["config"]["ladder"] = [[1, 0], [3, 0]]
     assert newest_format_version(card) == 4
     del card["postfilter"]
-    assert newest_format_version(card) == 3
-    card["config"]["ladder"] = [[1, 0], [3, 0]]
     assert newest_format_version(card) == 1 == newest_format_version({"config": {"stages": 11}})

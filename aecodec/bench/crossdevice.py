@@ -5,9 +5,10 @@ then decode the same files on the CPU and compare.
     python -m aecodec.bench.crossdevice check DIR                          (on the CPU)
 
 ``write`` leaves NAME-qQ.aec and NAME-qQ.ref.png (decoded where it was written) for
-each quality Q of ``--qualities``: by default 3, coded at a reduced size and filtered
-after scaling up (format version 8), and 7, at full size with a detail layer held to
-intervals (version 6). ``check`` decodes every .aec file here and reports how far its
+each quality Q of ``--qualities``: by default 1, coded at a reduced size and filtered
+after scaling up (format version 8), 3, the same with a detail layer whose steps adapt
+to the base image (version 9), and 7, at full size with such a layer (version 9).
+``check`` decodes every .aec file here and reports how far its
 pixels are from its .ref.png.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PIL import Image
 from ..codec import Codec
 
 
-DEFAULT_QUALITIES = (3, 7)
+DEFAULT_QUALITIES = (1, 3, 7)
 
 
 def write(out: Path, images: list[Path], device: str, qualities=DEFAULT_QUALITIES,

@@ -215,6 +215,7 @@ class Batch(NamedTuple):
     original: torch.Tensor
     classes: torch.Tensor          # [N]
     base: torch.Tensor | None      # the decodes' base images (``Pairs`` with ``base_classes``)
+    gains: torch.Tensor | None = None  # [N, 1, P/8, P/8]: each block's step multiplier (format version 9)
 
 
 class Pairs:
@@ -228,15 +229,34 @@ class Pairs:
 
     ``base_classes`` (``base_classes_of``) names for each class the class whose decodes
     are its base images; batches then carry them, cut on the detail layer's 8x8 grid,
-    to train through ``Constraint``."""
+    to train through ``Constraint``, with each block's step multiplier where the pairs'
+    files adapted their steps (``adaptive``: every crop is a whole coded image, so its
+    gains are what its decoder used)."""
 
     def __init__(self, orig: np.ndarray, dec: np.ndarray, held_out: int, seed: int, augment: bool = False,
-                 base_classes: list[int] | None = None):
+                 base_classes: list[int] | None = None, adaptive: detail.Adaptive | None = None):
         self.orig, self.dec = orig[:-held_out], dec[:-held_out]
         self.val_orig, self.val_dec = orig[-held_out:], dec[-held_out:]
         self.rng = np.random.default_rng(seed)
         self.augment = augment
         self.base_classes = base_classes
+        self.block_gains = self.val_gains = None         # [N, classes, CROP/8, CROP/8, 1] / 4096
+        if adaptive is not None and base_classes:
+            blocks = CROP // detail.BLOCK
+
+            def of(dec):
+                out = np.ones((len(dec), dec.shape[1], blocks, blocks, 1), np.float32)
+                for k in range(len(dec)):
+                    for c, b in enumerate(base_classes):
+                        if b >= 0:
+                            g = adaptive.gains(dec[k, b]).reshape(blocks, blocks, 1)
+                            out[k, c] = g / detail.UNIT_GAIN
+                return out
+            self.block_gains, self.val_gains = of(self.dec), of(self.val_dec)
+
+    def val_batch_gains(self, k: int, c: int) -> torch.Tensor | None:
+        """Held-out crop ``k``'s block gains for class ``c``, as a batch of one."""
+        return None if self.val_gains is None else torch.from_numpy(self.val_gains[k, c][None]).permute(0, 3, 1, 2)
 
     def batch(self, size: int, patch: int) -> Batch:
         n, q = len(self.orig), self.dec.shape[1]
@@ -249,13 +269,21 @@ class Pairs:
         if self.base_classes:
             base = np.stack([self.dec[i[k], max(self.base_classes[c[k]], 0), y[k]:y[k] + patch, x[k]:x[k] + patch]
                              for k in range(size)])
+        gains = None
+        if self.block_gains is not None:
+            b = patch // detail.BLOCK
+            gains = np.stack([self.block_gains[i[k], c[k], y[k] // 8:y[k] // 8 + b, x[k] // 8:x[k] // 8 + b]
+                              for k in range(size)])
         if self.augment:
             for k, turn in enumerate(self.rng.integers(8, size=size)):
                 dec[k], orig[k] = _symmetry(dec[k], turn), _symmetry(orig[k], turn)
                 if base is not None:
                     base[k] = _symmetry(base[k], turn)
+                if gains is not None:                    # the block grid turns with the pixels
+                    gains[k] = _symmetry(gains[k], turn)
         return Batch(_to_input(dec), _to_input(orig), torch.from_numpy(c),
-                     None if base is None else _to_input(base))
+                     None if base is None else _to_input(base),
+                     None if gains is None else torch.from_numpy(gains).permute(0, 3, 1, 2))
 
 
 def base_classes_of(rungs) -> list[int]:
@@ -300,7 +328,9 @@ class Constraint:
         if not held.any():
             return out
         scale = 2.0 ** PIXEL_BITS
-        steps = self.steps[batch.classes[held]]
+        steps = self.steps[batch.classes[held]]                         # [n, 3, 1, 1, 8, 8]
+        if batch.gains is not None:                                     # [n, 1, bh, bw] -> every block its own
+            steps = steps * batch.gains[held][:, :, :, :, None, None]
         base = batch.base[held] * scale
         level = torch.round(self._coefs(batch.decoded[held] * scale - base) / steps)
         size = level.abs()
@@ -338,7 +368,7 @@ def gains(run, pairs: Pairs, constraint: Constraint | None = None) -> list[float
             if constraint is not None:
                 base = pairs.val_dec[k, max(pairs.base_classes[c], 0)]
                 held = constraint(_to_input(filtered[None]), Batch(_to_input(dec[None]), None, torch.tensor([c]),
-                                                                   _to_input(base[None])))
+                                                                   _to_input(base[None]), pairs.val_batch_gains(k, c)))
                 filtered = (held[0] * 2 ** PIXEL_BITS).round().clamp(0, 255).permute(1, 2, 0).numpy()
             before = np.mean((dec.astype(np.float64) - orig) ** 2)
             after = np.mean((filtered.astype(np.float64) - orig) ** 2)
@@ -442,7 +472,9 @@ def pairs_command(out, crops, part, rungs, after_decoder, threads):
         rungs = list(dict.fromkeys(Rung(r.stages, r.step) for r in rungs))
     orig, dec = make_pairs(codec, train, crops, 100 + part, rungs, after_decoder=after_decoder)
     rows = np.array([Rung.of(r) for r in rungs])
-    np.savez(out, orig=orig, dec=dec, ladder=rows, after_decoder=after_decoder)   # class k: rungs[k]
+    # class k: rungs[k]; the detail layers' steps adapt to each block as ``adaptive`` says
+    np.savez(out, orig=orig, dec=dec, ladder=rows, after_decoder=after_decoder,
+             adaptive=np.frombuffer(detail.ADAPTIVE.to_bytes(), np.uint8))
 
 
 @main.command("fit")
@@ -486,8 +518,13 @@ def fit_command(out_dir, pair_files, channels, layers, steps, qat_steps, qat_lr,
         except (TypeError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--intervals") from None
         constraint = Constraint(rungs, held)
+    adaptive = {bytes(d["adaptive"]) if "adaptive" in d else b"" for d in loaded}   # pairs of earlier releases: none
+    if len(adaptive) > 1:
+        raise click.UsageError("the pair files were made with different adaptive steps")
+    adaptive = adaptive.pop()
     pairs = Pairs(np.concatenate([d["orig"] for d in loaded]), np.concatenate([d["dec"] for d in loaded]),
-                  held_out, seed=0, augment=augment, base_classes=base_classes)
+                  held_out, seed=0, augment=augment, base_classes=base_classes,
+                  adaptive=detail.Adaptive.from_bytes(adaptive) if adaptive else None)
     init = start = None
     if init_from:
         from ..weights import load_weights
