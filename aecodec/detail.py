@@ -188,16 +188,19 @@ class Adaptive:
         of base image ``base`` (uint8 [H, W, 3])."""
         h, w = base.shape[:2]
         bh, bw = -(-h // BLOCK), -(-w // BLOCK)
-        luma = base.astype(np.int64) @ _LUMA                                 # 256 x luma
-        luma = np.pad(luma, ((0, bh * BLOCK - h), (0, bw * BLOCK - w)), mode="edge")
-        blocks = luma.reshape(bh, BLOCK, bw, BLOCK).transpose(0, 2, 1, 3).reshape(bh * bw, -1)
         n = BLOCK * BLOCK
-        # n^2 * 256^2 * (variance + floor): exact in int64 (at most about 2^45)
-        spread = n * (blocks * blocks).sum(1) - blocks.sum(1) ** 2 + self.floor * (n * 256) ** 2
-        spread = np.maximum(spread, 1)
-        mantissa, exponent = np.frexp(spread.astype(np.float64))     # exact: spread < 2^53
-        fixed = (mantissa * 2.0 ** 31).astype(np.int64)                 # in [2^30, 2^31)
-        eighths = 8 * exponent.astype(np.int64) + np.searchsorted(_OCTAVE_EIGHTHS, fixed, side="right")
+        eighths = np.empty(bh * bw, dtype=np.int64)
+        for r0, r1 in _bands(bh * BLOCK):           # int64 work bounded by one band of rows
+            rows = np.minimum(np.arange(r0, r1), h - 1)                      # the last row repeated
+            luma = base[rows].astype(np.int64) @ _LUMA                       # 256 x luma
+            luma = np.pad(luma, ((0, 0), (0, bw * BLOCK - w)), mode="edge")
+            blocks = luma.reshape(-1, BLOCK, bw, BLOCK).transpose(0, 2, 1, 3).reshape(-1, n)
+            # n^2 * 256^2 * (variance + floor): exact in int64 (at most about 2^45)
+            spread = n * (blocks * blocks).sum(1) - blocks.sum(1) ** 2 + self.floor * (n * 256) ** 2
+            mantissa, exponent = np.frexp(np.maximum(spread, 1).astype(np.float64))   # exact: below 2^53
+            fixed = (mantissa * 2.0 ** 31).astype(np.int64)                 # in [2^30, 2^31)
+            eighths[r0 // BLOCK * bw:r1 // BLOCK * bw] = \
+                8 * exponent.astype(np.int64) + np.searchsorted(_OCTAVE_EIGHTHS, fixed, side="right")
         total = int(eighths.sum())
         mean = (2 * total + eighths.size) // (2 * eighths.size)          # rounded half up
         # (v / G)^(s/128) = 2^(s * d / 1024) for d eighths of an octave; in 32nds: s * d / 32

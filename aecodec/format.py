@@ -151,6 +151,8 @@ class AecFile:
             raise ValueError("alpha data must be present exactly for LA and RGBA")
         if self.upfilter_class and not self.upfilter_id:
             raise ValueError("a filter class after scaling up, but no such filter")
+        if self.filter_class and not self.filter_id:
+            raise ValueError("a post-filter class, but no post-filter")
         if self.adaptive:
             if len(self.adaptive) != 2 or not self.detail:
                 raise ValueError("adaptive quantization is 2 bytes, in a file with a detail layer")

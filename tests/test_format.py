@@ -337,6 +337,7 @@ def test_adaptive_steps_stay_with_the_detail_layer():
     ({"detail": LAYOUT_3, "detail_version": 3}, "packed"),
     ({"filter_id": bytes(8)}, "zeros"), ({"intervals": b""}, "intervals"),
     ({"upfilter_id": bytes(range(32, 40))}, "reduced size"), ({"upfilter_class": 3}, "no such filter"),
+    ({"filter_id": b"", "intervals": b""}, "class, but no post-filter"),
 ])
 def test_bad_version_9_files_are_not_written(bad, message):
     with pytest.raises(ValueError, match=message):
