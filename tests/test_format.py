@@ -262,13 +262,17 @@ def test_bad_scaled_files_are_refused(bad, message):
         replace(SCALED_HELD, **bad).to_bytes()
 
 
-def _scaled_with(**fields):
-    """SCALED_HELD's bytes with version 7 fields replaced and the CRC made valid again."""
-    data = bytearray(SCALED_HELD.to_bytes()[:-4])
-    offsets = {"filter_id": (31, ">8s"), "filter_class": (39, ">B"), "intervals": (40, ">3s"),
-               "coded_width": (43, ">I"), "coded_height": (47, ">I")}
+# Where versions 7-9 keep each header field: (offset, struct format).
+_FIELDS = {"detail_len": (27, ">I"), "filter_id": (31, ">8s"), "filter_class": (39, ">B"),
+           "intervals": (40, ">3s"), "coded_width": (43, ">I"), "coded_height": (47, ">I"),
+           "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B")}
+
+
+def _rewritten(f, **fields):
+    """The bytes of version 7-9 file ``f`` with header fields replaced and the CRC made valid again."""
+    data = bytearray(f.to_bytes()[:-4])
     for name, value in fields.items():
-        struct.pack_into(offsets[name][1], data, offsets[name][0], value)
+        struct.pack_into(_FIELDS[name][1], data, _FIELDS[name][0], value)
     return bytes(data) + struct.pack(">I", zlib.crc32(bytes(data)))
 
 
@@ -281,7 +285,7 @@ def _scaled_with(**fields):
 ])
 def test_bad_version_7_headers_are_refused(fields, message):
     with pytest.raises(FormatError, match=message):
-        parse(_scaled_with(**fields))
+        parse(_rewritten(SCALED_HELD, **fields))
 
 
 @settings(max_examples=200, deadline=None)
@@ -344,16 +348,6 @@ def test_bad_version_9_files_are_not_written(bad, message):
         replace(ADAPTED, **bad).to_bytes()
 
 
-def _adapted_with(**fields):
-    """ADAPTED's bytes with version 9 fields replaced and the CRC made valid again."""
-    data = bytearray(ADAPTED.to_bytes()[:-4])
-    offsets = {"detail_len": (27, ">I"), "coded_width": (43, ">I"), "coded_height": (47, ">I"),
-               "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B")}
-    for name, value in fields.items():
-        struct.pack_into(offsets[name][1], data, offsets[name][0], value)
-    return bytes(data) + struct.pack(">I", zlib.crc32(bytes(data)))
-
-
 @pytest.mark.parametrize("fields, message", [
     ({"coded_width": 3}, "coded size"), ({"coded_height": 1}, "coded size"),
     ({"upfilter_class": 2}, "class of filter after scaling up but no such filter"),
@@ -362,7 +356,7 @@ def _adapted_with(**fields):
 ])
 def test_bad_version_9_headers_are_refused(fields, message):
     with pytest.raises(FormatError, match=message):
-        parse(_adapted_with(**fields))
+        parse(_rewritten(ADAPTED, **fields))
 
 
 def test_an_unknown_detail_version_is_refused():
