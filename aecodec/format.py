@@ -60,7 +60,8 @@ MAGIC = b"\x89AEC"
 # it gives version 7. Version 9 has every field of version 8 (zeros for what the file
 # lacks, a coded size of 0 x 0 for none) and the 2 bytes of a detail layer whose steps
 # adapt to each block (detail.Adaptive; TRAINING_LOG Part 26): it has a detail layer,
-# packed, and dropping that layer gives version 1, 7 or 8.
+# packed, and dropping that layer gives version 1, 7 or 8. Its intervals may be zeros
+# (none) with a post-filter, for a card whose filter gives none.
 FORMAT_VERSION = 9
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
@@ -160,8 +161,6 @@ class AecFile:
                 raise ValueError("a version 9 file's detail layer is packed (``pack_detail``)")
             if self.filter_id == _NO_FILTER:
                 raise ValueError("a post-filter id of zeros means none in version 9")
-            if bool(self.intervals) != bool(self.filter_id):
-                raise ValueError("a version 9 file has intervals exactly when it has a post-filter")
         if self.scaled:
             self._check_scaled()
         elif self.upfilter_id:
@@ -404,9 +403,11 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
                 if filter_class:
                     raise FormatError(f"version {version} file names a post-filter class but no post-filter")
                 filter_id = b""
-            if (intervals != _NO_INTERVALS) != bool(filter_id and detail_len):
+            if version in SCALED_VERSIONS and (intervals != _NO_INTERVALS) != bool(filter_id and detail_len):
                 raise FormatError(f"version {version} file's intervals must be set exactly when it has a "
                                   "post-filter and a detail layer")
+            if intervals != _NO_INTERVALS and not filter_id:     # version 9: a filter may go unheld
+                raise FormatError(f"version {version} file has intervals but no post-filter")
             if intervals == _NO_INTERVALS:
                 intervals = b""
         if version >= UPFILTER_VERSION:

@@ -320,6 +320,8 @@ def test_golden_bytes_with_adaptive_steps():
         range(32, 40)) + b"\x04\x0a\x3a"
     assert parse(data) == ADAPTED_UP and parse(data).coded_size == (1, 3)
     assert parse(ADAPTED_PLAIN.to_bytes()) == ADAPTED_PLAIN
+    unheld = replace(ADAPTED, intervals=b"")             # a card's filter without intervals
+    assert parse(unheld.to_bytes()) == unheld and unheld.to_bytes()[40:43] == bytes(3)
 
 
 def test_adaptive_steps_stay_with_the_detail_layer():
@@ -339,7 +341,7 @@ def test_adaptive_steps_stay_with_the_detail_layer():
 @pytest.mark.parametrize("bad, message", [
     ({"adaptive": b"\x0a"}, "2 bytes"), ({"detail": b""}, "detail layer"),
     ({"detail": LAYOUT_3, "detail_version": 3}, "packed"),
-    ({"filter_id": bytes(8)}, "zeros"), ({"intervals": b""}, "intervals"),
+    ({"filter_id": bytes(8)}, "zeros"), ({"filter_id": b"", "filter_class": 0}, "intervals"),
     ({"upfilter_id": bytes(range(32, 40))}, "reduced size"), ({"upfilter_class": 3}, "no such filter"),
     ({"filter_id": b"", "intervals": b""}, "class, but no post-filter"),
 ])
@@ -357,6 +359,8 @@ def test_bad_version_9_files_are_not_written(bad, message):
 def test_bad_version_9_headers_are_refused(fields, message):
     with pytest.raises(FormatError, match=message):
         parse(_rewritten(ADAPTED, **fields))
+    with pytest.raises(FormatError, match="intervals but no post-filter"):
+        parse(_rewritten(ADAPTED_PLAIN, intervals=b"\x20\x08\x13"))
 
 
 def test_an_unknown_detail_version_is_refused():

@@ -517,3 +517,25 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 9
     assert Codec(str(weights), device="cpu").encode_at(orig[0, :64, :96], *rung) == \
         codec.encode_at(orig[0, :64, :96], *rung)
+
+
+def test_a_filter_without_intervals_still_writes_adaptive_steps(tmp_path, photo_crop):
+    """A card whose post-filter gives no intervals (as before format version 5): files
+    with a detail layer are version 9 with zero intervals, and decode through the filter
+    unheld."""
+    import json
+    import shutil
+    from aecodec.card import default_weights_dir
+    from aecodec.codec import Codec
+    from aecodec.format import parse
+    weights = tmp_path / "weights"
+    shutil.copytree(default_weights_dir(), weights)
+    card = json.loads((weights / "model.json").read_text())
+    del card["postfilter"]["intervals"]
+    (weights / "model.json").write_text(json.dumps(card))
+    mine = Codec(str(weights), device="cpu")
+    for quality in (3, 7):                           # scaled and at full size
+        data = mine.encode(photo_crop, quality)
+        f = parse(data)
+        assert (f.version, f.intervals, f.filter_id) == (9, b"", mine.weights.postfilter.filter_id)
+        assert mine.decode_pixels(data).rgb.shape == photo_crop.shape

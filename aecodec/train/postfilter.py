@@ -271,9 +271,8 @@ class Pairs:
                              for k in range(size)])
         gains = None
         if self.block_gains is not None:
-            b = patch // detail.BLOCK
-            gains = np.stack([self.block_gains[i[k], c[k], y[k] // 8:y[k] // 8 + b, x[k] // 8:x[k] // 8 + b]
-                              for k in range(size)])
+            b, by, bx = patch // detail.BLOCK, y // detail.BLOCK, x // detail.BLOCK
+            gains = np.stack([self.block_gains[i[k], c[k], by[k]:by[k] + b, bx[k]:bx[k] + b] for k in range(size)])
         if self.augment:
             for k, turn in enumerate(self.rng.integers(8, size=size)):
                 dec[k], orig[k] = _symmetry(dec[k], turn), _symmetry(orig[k], turn)
