@@ -247,10 +247,9 @@ class Pairs:
             def of(dec):
                 out = np.ones((len(dec), dec.shape[1], blocks, blocks, 1), np.float32)
                 for k in range(len(dec)):
-                    for c, b in enumerate(base_classes):
-                        if b >= 0:
-                            g = adaptive.gains(dec[k, b]).reshape(blocks, blocks, 1)
-                            out[k, c] = g / detail.UNIT_GAIN
+                    for b in {b for b in base_classes if b >= 0}:    # once per base, shared by its classes
+                        g = adaptive.gains(dec[k, b]).reshape(blocks, blocks, 1) / detail.UNIT_GAIN
+                        out[k, [c for c, cb in enumerate(base_classes) if cb == b]] = g
                 return out
             self.block_gains, self.val_gains = of(self.dec), of(self.val_dec)
 
