@@ -615,6 +615,8 @@ def info(files, as_json, weights):
                 detail += ", tilt {luma:g} luma, {chroma:g} colour, colour x{chroma_gain:g}".format(**d["detail_tilt"])
             if d["adaptive"]:
                 detail += ", steps per block (strength {strength}, floor {floor})".format(**d["adaptive"])
+            if d["near_contexts"]:
+                detail += ", near-frequency contexts"
             click.echo(f"file:           {d['file']}")
             scaled = (d["coded_width"], d["coded_height"]) != (d["width"], d["height"])
             click.echo(f"size:           {d['width']}x{d['height']}"

@@ -193,7 +193,7 @@ class Codec:
                                   lambda item: self._base_key(item[0], item[1].height, item[1].width),
                                   lambda part: self._encoder_bases([idx for idx, _ in part], part[0][1].height,
                                                                    part[0][1].width), self._base_batch(batch))
-            details = [detail.encode(px.rgb, base, step, detail.activity(idx), adaptive=detail.ADAPTIVE)
+            details = [detail.encode(px.rgb, base, step, detail.activity(idx), adaptive=detail.ADAPTIVE, near=True)
                        for px, base, idx in zip(coded, bases, indices)]
         return [self._file(px, c, p, extra, step, rung.scale) for px, c, p, extra in zip(pixels, coded, payloads, details)]
 
@@ -250,10 +250,11 @@ class Codec:
         intervals = filt.intervals if filt and extra else b""
         scaled = coded is not px
         up_class = upfilt.class_for(len(payloads), step, scale) if upfilt and scaled else None
-        # ``extra`` is detail.encode's, tilted, with adaptive steps: a version 9 file carries it packed
+        # ``extra`` is detail.encode's, tilted, with adaptive steps and near-frequency
+        # contexts: a version 10 file carries it packed
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
-                       aec_format.pack_detail(extra) if extra else b"",
-                       detail_version=aec_format.PACKED_DETAIL if extra else detail.TILTED_VERSION,
+                       aec_format.pack_detail(extra, aec_format.NEAR_DETAIL) if extra else b"",
+                       detail_version=aec_format.NEAR_DETAIL if extra else detail.TILTED_VERSION,
                        filter_id=filt.filter_id if filt else b"",
                        filter_class=filt.class_for(len(payloads), step) if filt else 0,
                        intervals=intervals,
@@ -291,7 +292,7 @@ class Codec:
                 bases[key] = self._encoder_bases([chosen], coded.height, coded.width)[0]
             return self._file(px, coded, stages,
                               detail.encode(coded.rgb, bases[key], step, detail.activity(chosen),
-                                            adaptive=detail.ADAPTIVE), step, scale)
+                                            adaptive=detail.ADAPTIVE, near=True), step, scale)
 
         return ratecontrol.fit(ladder, budget, build, lambda f: len(f.to_bytes()), detail.MAX_STEP)
 

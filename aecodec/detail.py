@@ -19,13 +19,16 @@ Payload layout (big-endian; docs/FORMAT.md has the full rules):
     tilt     3   file format version 3 only: how much coarser the higher frequencies
                  and the colour channels are quantized (``Tilt``)
     offsets  15  signed byte per context, added to every class byte in that context
+    near     6   file format version 10 only: signed byte per near-frequency bucket,
+                 added as well (``NEAR_EDGES``)
     classes  192 one byte per class, in coding order (``ORDER``): 0 = every level of the
                  class is zero (not coded), b > 0 = Laplace scale 2^((b - 96) / 12) steps
     words    the range coder's 32-bit words, little-endian
 
 A version 6 file carries this payload with its class bytes packed (``format.pack_detail``);
 the container unpacks it before it comes here. A version 9 file's header adds how the
-steps adapt to each block (``Adaptive``), from the base image the decoder already has.
+steps adapt to each block (``Adaptive``), from the base image the decoder already has;
+a version 10 file's payload codes the same levels with near-frequency contexts too.
 """
 from __future__ import annotations
 
@@ -267,10 +270,11 @@ def table(byte: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _bits_per_level() -> np.ndarray:
-    """-log2 P(level) under every table: [255, 2 * MAX_LEVEL + 1] (the encoder's search)."""
+def _level_bits() -> np.ndarray:
+    """-log2 P(level) under every table: [2 * MAX_LEVEL + 1, 255] (the encoder's search;
+    a level's row is contiguous, as the search reads them)."""
     t = np.stack([table(byte) for byte in range(1, 256)])
-    return -np.log2(t / t.sum(1, keepdims=True))
+    return np.ascontiguousarray(-np.log2(t / t.sum(1, keepdims=True)).T)
 
 
 # Contexts: how active the base's finest stages are around the block (tertiles of
@@ -283,6 +287,24 @@ CODED_EDGES = (1, 2, 4, 8)
 CONTEXTS = ACTIVITY_BUCKETS * (len(CODED_EDGES) + 1)
 _ZIGZAG = sorted(range(BLOCK * BLOCK), key=lambda k: (k // BLOCK + k % BLOCK, k // BLOCK))
 ORDER = [(c, f) for f in _ZIGZAG for c in range(3)]       # low frequencies first, channels interleaved
+
+# Near-frequency contexts (file format version 10): a level is larger where the same
+# channel's two next-lower frequencies, (u - 1, v) and (u, v - 1), are large in this
+# block and the four around it. Every class is coded for every block before the next,
+# so the decoder has those levels. Their sum, bucketed at NEAR_EDGES, shifts the table
+# byte by a second offset, added to the first: 6 more bytes for 3-6% fewer level bits
+# at the ladder's detail steps on training photos (docs/TRAINING_LOG.md, Part 27).
+NEAR_EDGES = (1, 2, 4, 8, 16)
+NEAR_BUCKETS = len(NEAR_EDGES) + 1
+# The file format version of a payload ``encode`` writes with near-frequency contexts.
+NEAR_VERSION = 10
+_POSITION = {cf: j for j, cf in enumerate(ORDER)}
+# Bucket of every sum up to the last edge (lookups: ``np.digitize`` is slower per class).
+_CODED_BUCKET = np.digitize(np.arange(CODED_EDGES[-1] + 1), CODED_EDGES).astype(np.int8)
+_NEAR_BUCKET = np.digitize(np.arange(NEAR_EDGES[-1] + 1), NEAR_EDGES).astype(np.int16)
+# For each class in coding order, the classes whose levels its near context sums.
+_NEAR_PRIOR = [[_POSITION[(c, (f // BLOCK - du) * BLOCK + f % BLOCK - dv)] for du, dv in ((1, 0), (0, 1))
+                if f // BLOCK >= du and f % BLOCK >= dv] for c, f in ORDER]
 
 
 def activity(indices: np.ndarray) -> np.ndarray:
@@ -300,38 +322,85 @@ def _block_activity(cells: np.ndarray, h: int, w: int) -> np.ndarray:
     return (np.repeat(np.repeat(cells, 2, 0), 2, 1)[:bh, :bw].ravel() * (len(CODED_EDGES) + 1)).astype(np.int8)
 
 
-def _tables_for(byte: int, offsets: np.ndarray) -> list:
-    return [_model(int(np.clip(byte + d, 1, 255))) for d in offsets]
+def _combined(offsets: list) -> np.ndarray:
+    """The offset of every context from the offsets of each dimension (the first
+    dimension's index varies slowest, as the contexts are numbered)."""
+    total = np.zeros(1, dtype=np.int64)
+    for dim in offsets:
+        total = (total[:, None] + np.asarray(dim, dtype=np.int64)[None]).ravel()
+    return total
 
 
-def _choose_tables(levels: np.ndarray, contexts) -> tuple[np.ndarray, np.ndarray]:
-    """Class bytes [CLASSES] (0: all zero) and context offsets [CONTEXTS] that code
-    ``levels`` [CLASSES, blocks] (coding order) in about the fewest bits (alternating
-    minimisation); ``contexts`` yields (j, ctx) for every class j in order."""
-    bits = _bits_per_level()
-    cost = np.zeros((CLASSES, CONTEXTS, 255))          # bits under every table byte
+# The offsets the encoder tries (a file may hold any signed byte): on Kodak photos they
+# stay within +-21 at every detail quality (TRAINING_LOG Part 27).
+OFFSET_REACH = 32
+
+
+def _choose_tables(levels: np.ndarray, contexts, dims: tuple[int, ...] = (CONTEXTS,)) -> tuple[np.ndarray, list]:
+    """Class bytes [CLASSES] (0: all zero) and the offsets of each context dimension
+    (``dims``: their sizes; a context's offset is the sum of one per dimension) that
+    code ``levels`` [CLASSES, blocks] (coding order) in about the fewest bits
+    (alternating minimisation); ``contexts`` yields (j, ctx) for every coded class j
+    (at least) in order, ctx numbering the contexts with the first dimension varying
+    slowest."""
+    bits = _level_bits()
+    n_contexts = math.prod(dims)
     coded = np.zeros(CLASSES, dtype=bool)
+    costs = []                                         # per coded class: bits under every table byte [K, 255]
     for j, ctx in contexts:
         coded[j] = levels[j].any()
         if not coded[j]:
-            continue                                   # not coded: its costs are never read
+            continue
         key, counts = np.unique(ctx.astype(np.int64) * (2 * MAX_LEVEL + 1) + levels[j] + MAX_LEVEL,
                                 return_counts=True)
-        for k in np.unique(key // (2 * MAX_LEVEL + 1)):
-            sel = key // (2 * MAX_LEVEL + 1) == k
-            cost[j, k] = bits[:, key[sel] % (2 * MAX_LEVEL + 1)] @ counts[sel]
-    offsets = np.zeros(CONTEXTS, dtype=np.int64)
-    shifts = np.arange(-64, 65)
-    ctx = np.arange(CONTEXTS)
+        k = key // (2 * MAX_LEVEL + 1)
+        starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+        cost = np.zeros((n_contexts, 255))
+        cost[k[starts]] = np.add.reduceat(bits[key % (2 * MAX_LEVEL + 1)] * counts[:, None], starts, axis=0)
+        costs.append(cost)
+    offsets = [np.zeros(size, dtype=np.int64) for size in dims]
+    if not costs:
+        return np.zeros(CLASSES, dtype=np.int64), offsets
+    cost = np.stack(costs)                                                    # [coded, K, 255]
+    present = np.flatnonzero(cost.any((0, 2)))                               # contexts some block is in
+    index = np.stack(np.unravel_index(present, dims))                         # [dims, present]
+    shifts = np.arange(-OFFSET_REACH, OFFSET_REACH + 1)
+    reach = OFFSET_REACH * len(dims)                 # the most a byte plus the offsets can leave 1..255
+    # A table byte t, clipped to 1..255, reads column reach + t - 1 of the padded costs,
+    # so every shift a search tries is a slice of them.
+    padded = np.pad(cost[:, present], ((0, 0), (0, 0), (reach, reach)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, len(shifts), axis=2)
+    rows, cols = np.arange(len(cost))[:, None], np.arange(len(present))[None]
+
+    def best_bytes() -> np.ndarray:
+        off = _combined(offsets)[present]
+        total = np.zeros((len(cost), 255))
+        for p, o in enumerate(off):
+            total += padded[:, p, reach + o:reach + o + 255]
+        return 1 + total.argmin(1)
+
     for _ in range(3):
-        candidates = np.clip(np.arange(1, 256)[None] + offsets[:, None], 1, 255) - 1       # [K, 255]
-        byte = 1 + cost[:, ctx[:, None], candidates].sum(1).argmin(1)                      # [CLASSES]
-        tried = np.clip(byte[coded, None] + shifts[None], 1, 255) - 1                       # [n, shifts]
-        for k in range(CONTEXTS):
-            offsets[k] = shifts[cost[coded][:, k][np.arange(coded.sum())[:, None], tried].sum(0).argmin()]
-    candidates = np.clip(np.arange(1, 256)[None] + offsets[:, None], 1, 255) - 1
-    byte = 1 + cost[:, ctx[:, None], candidates].sum(1).argmin(1)
-    return np.where(coded, byte, 0), offsets
+        byte = best_bytes()
+        for d, size in enumerate(dims):
+            rest = _combined(offsets)[present] - offsets[d][index[d]]          # what the other dimensions add
+            start = reach - 1 + byte[:, None] + rest[None] + shifts[0]
+            spent = windows[rows, cols, start].sum(0)                         # [present, shifts]
+            for value in np.unique(index[d]):
+                offsets[d][value] = shifts[spent[index[d] == value].sum(0).argmin()]
+    byte = np.zeros(CLASSES, dtype=np.int64)
+    byte[coded] = best_bytes()
+    return byte, offsets
+
+
+def _groups(ctx: np.ndarray):
+    """(context, block indices) for each context present, in context order, each
+    group's blocks in row-major order: the order the levels are coded in."""
+    order = np.argsort(ctx, kind="stable")
+    counts = np.bincount(ctx.astype(np.int64))
+    start = 0
+    for k in np.flatnonzero(counts):
+        yield int(k), order[start:start + counts[k]]
+        start += counts[k]
 
 
 @functools.lru_cache(maxsize=256)
@@ -341,16 +410,36 @@ def _model(byte: int):
     return constriction.stream.model.Categorical(table(byte), perfect=False)
 
 
-def _contexts(levels_of, activity_ctx: np.ndarray):
+def _contexts(levels_of, activity_ctx: np.ndarray, grid: tuple[int, int] | None = None):
     """Yield (position j in coding order, context per block); ``levels_of(j)`` returns
     the levels of class j once known (the decoder fills them in as it goes), or None
-    where they are all zero."""
+    where they are all zero. With ``grid`` (block rows, block columns), the contexts
+    of format version 10: each of the 15 times NEAR_BUCKETS near-frequency buckets."""
     coded_sum = np.zeros(activity_ctx.shape, dtype=np.int32)
     for j in range(CLASSES):
-        yield j, activity_ctx + np.digitize(coded_sum, CODED_EDGES).astype(np.int8)
+        ctx = activity_ctx + _CODED_BUCKET[np.minimum(coded_sum, CODED_EDGES[-1])]
+        if grid is not None:
+            ctx = ctx.astype(np.int16) * NEAR_BUCKETS + _near_bucket(levels_of, j, grid)
+        yield j, ctx
         levels = levels_of(j)
         if levels is not None:
             coded_sum += np.abs(levels)
+
+
+def _near_bucket(levels_of, j: int, grid: tuple[int, int]) -> np.ndarray:
+    """Class j's near-frequency bucket per block: the sum of |level| of its two next-lower
+    frequencies over the block and its four neighbours (none outside the image)."""
+    near = np.zeros(grid, dtype=np.int32)
+    for prior in _NEAR_PRIOR[j]:
+        levels = levels_of(prior)
+        if levels is not None:
+            near += np.abs(levels).reshape(grid)
+    around = near.copy()
+    around[1:] += near[:-1]
+    around[:-1] += near[1:]
+    around[:, 1:] += near[:, :-1]
+    around[:, :-1] += near[:, 1:]
+    return _NEAR_BUCKET[np.minimum(around.ravel(), NEAR_EDGES[-1])]
 
 
 # Rows of the coefficient array [CLASSES = 3 * 64, blocks] in coding order.
@@ -380,19 +469,23 @@ def deadzone_for(step):
 
 
 def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarray,
-           deadzone: float | None = None, tilt: Tilt | None = TILT, adaptive: Adaptive | None = None) -> bytes:
+           deadzone: float | None = None, tilt: Tilt | None = TILT, adaptive: Adaptive | None = None,
+           near: bool = False) -> bytes:
     """Code ``original - base`` (uint8 [H, W, 3] each) at quantizer ``step``; ``cells``
     is ``activity`` of the base's RVQ indices.
 
     ``tilt`` None writes the payload of file format version 2 (one step for every
-    class), a ``Tilt`` that of version 3. ``adaptive`` scales each block's steps by its
-    ``Adaptive.gains`` of ``base`` (the file then says so: format version 9).
+    class), a ``Tilt`` that of version 3, and with ``near`` that of version 10 (its
+    levels coded with near-frequency contexts). ``adaptive`` scales each block's steps
+    by its ``Adaptive.gains`` of ``base`` (the file then says so: format version 9 or 10).
     ``deadzone`` rounds magnitudes down by that fraction of a step (an encoder choice,
     never seen by the decoder; default ``deadzone_for`` each class's own step).
     """
     code = int(round(step * 16))
     if not 16 * MIN_STEP <= code <= 0xFFFF:
         raise ValueError(f"detail step must be from {MIN_STEP} to {MAX_STEP}, not {step!r}")
+    if near and tilt is None:
+        raise ValueError("near-frequency contexts extend the tilted payload (version 3): they need a tilt")
     steps = _class_steps(code, tilt)
     if deadzone is None:
         deadzone = deadzone_for(steps / 16)[:, :, None].astype(np.float32)
@@ -409,13 +502,14 @@ def encode(original: np.ndarray, base: np.ndarray, step: float, cells: np.ndarra
         levels = np.clip(levels, -MAX_LEVEL, MAX_LEVEL).reshape(CLASSES, -1)
         ordered[:, r0 // BLOCK * bw:r0 // BLOCK * bw + levels.shape[1]] = levels[_ORDER_ROWS]
 
-    def contexts():
-        return _contexts(lambda j: ordered[j], activity_ctx)
-
-    byte, offsets = _choose_tables(ordered, contexts())
+    grid = (-(-h // BLOCK), bw) if near else None
+    # each coded class's contexts, computed once for choosing the tables and for coding
+    contexts = [(j, ctx.astype(np.int8)) for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid)
+                if ordered[j].any()]
+    byte, offsets = _choose_tables(ordered, contexts, (CONTEXTS, NEAR_BUCKETS) if near else (CONTEXTS,))
     head = _HEAD.pack(code) + (b"" if tilt is None else _TILT.pack(tilt.luma, tilt.chroma, tilt.chroma_gain))
-    return (head + offsets.astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
-            + _code_levels(ordered, contexts(), byte, offsets))
+    return (head + np.concatenate(offsets).astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
+            + _code_levels(ordered, contexts, byte, _combined(offsets)))
 
 
 def _scale(steps: np.ndarray, gains: np.ndarray | None, b0: int, b1: int) -> np.ndarray:
@@ -433,16 +527,19 @@ def _class_steps(code: int, tilt: Tilt | None) -> np.ndarray:
     return np.full((3, BLOCK * BLOCK), code, dtype=np.int64) if tilt is None else tilt.steps(code)
 
 
+def _table_model(byte: int, offset: int):
+    """The model of a class of table byte ``byte`` in a context of ``offset``."""
+    return _model(min(255, max(1, int(byte) + int(offset))))
+
+
 def _code_levels(ordered, contexts, byte, offsets: np.ndarray) -> bytes:
     """The range coder's words for levels in coding order (what follows the tables);
-    ``contexts`` yields (j, ctx) for the classes in order."""
+    ``contexts`` yields (j, ctx) for the classes in order, ``offsets`` each context's."""
     enc = constriction.stream.queue.RangeEncoder()
     for j, ctx in contexts:
         if byte[j]:
-            for k, model in enumerate(_tables_for(byte[j], offsets)):
-                sel = ordered[j][ctx == k]
-                if sel.size:
-                    enc.encode((sel.astype(np.int32) + MAX_LEVEL), model)
+            for k, blocks in _groups(ctx):
+                enc.encode(ordered[j][blocks].astype(np.int32) + MAX_LEVEL, _table_model(byte[j], offsets[k]))
     return enc.get_compressed().astype("<u4").tobytes()
 
 
@@ -486,12 +583,14 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray, out: np.ndarray 
 def decode_levels(payload: bytes, size: tuple[int, int], cells: np.ndarray,
                   version: int = TILTED_VERSION) -> Levels:
     """The levels of a payload for an image of ``size`` (height, width) whose base has
-    the activity ``cells``; raises DetailError for a payload an encoder did not write."""
-    if version not in (2, TILTED_VERSION):
-        raise ValueError(f"detail layers are in format versions 2 and 3, not {version!r}")
-    tilted = version == TILTED_VERSION
+    the activity ``cells``, in the layout of format ``version`` 2, 3 or 10; raises
+    DetailError for a payload an encoder did not write."""
+    if version not in (2, TILTED_VERSION, NEAR_VERSION):
+        raise ValueError(f"detail layers are in format versions 2, 3 and 10, not {version!r}")
+    tilted, near = version != 2, version == NEAR_VERSION
     start = _HEAD.size + (_TILT.size if tilted else 0)
-    head = start + CONTEXTS + CLASSES
+    dims = (CONTEXTS, NEAR_BUCKETS) if near else (CONTEXTS,)
+    head = start + sum(dims) + CLASSES
     if len(payload) < head or (len(payload) - head) % 4:
         raise DetailError(f"detail payload of {len(payload)} bytes is malformed")
     (code,) = _HEAD.unpack_from(payload)
@@ -503,8 +602,9 @@ def decode_levels(payload: bytes, size: tuple[int, int], cells: np.ndarray,
             tilt = Tilt(*_TILT.unpack_from(payload, _HEAD.size))
         except ValueError as exc:
             raise DetailError(f"detail payload: {exc}") from None
-    offsets = np.frombuffer(payload, np.int8, CONTEXTS, start).astype(np.int64)
-    byte = payload[start + CONTEXTS:head]
+    raw = np.frombuffer(payload, np.int8, sum(dims), start).astype(np.int64)
+    offsets = _combined(np.split(raw, np.cumsum(dims)[:-1]))
+    byte = payload[head - CLASSES:head]
     ordered = [None] * CLASSES          # int16 levels per coded class; None: all zero
     if not any(byte):
         # Every class is zero: no work in proportion to the pixels is owed to a payload
@@ -515,22 +615,26 @@ def decode_levels(payload: bytes, size: tuple[int, int], cells: np.ndarray,
     words = np.frombuffer(payload[head:], dtype="<u4").astype(np.uint32)
     h, w = size
     activity_ctx = _block_activity(cells, h, w)
+    grid = (-(-h // BLOCK), -(-w // BLOCK)) if near else None
+    # The symbols are coded again as they are decoded: a payload is valid only when they
+    # give back exactly its words (no junk after them, no other trailing bits).
+    check = constriction.stream.queue.RangeEncoder()
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
-        for j, ctx in _contexts(lambda j: ordered[j], activity_ctx):
+        for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid):
             if byte[j]:
                 levels = np.zeros(activity_ctx.size, dtype=np.int16)
-                for k, model in enumerate(_tables_for(byte[j], offsets)):
-                    sel = ctx == k
-                    n = int(sel.sum())
-                    if n:
-                        levels[sel] = dec.decode(model, n) - MAX_LEVEL
+                for k, blocks in _groups(ctx):
+                    model = _table_model(byte[j], offsets[k])
+                    symbols = dec.decode(model, blocks.size)
+                    check.encode(symbols, model)
+                    levels[blocks] = symbols - MAX_LEVEL
                 ordered[j] = levels
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise DetailError(f"detail payload does not decode: {exc}") from None
-    if _code_levels(ordered, _contexts(lambda j: ordered[j], activity_ctx), byte, offsets) != payload[head:]:
+    if check.get_compressed().astype("<u4").tobytes() != payload[head:]:
         raise DetailError("detail payload is not what the encoder writes (trailing data?)")
     return Levels(code, tilt, ordered)
 

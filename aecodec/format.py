@@ -9,27 +9,28 @@ Layout (all integers big-endian; see docs/FORMAT.md):
                    6 as 5, with the detail layer's class bytes packed (``pack_detail``);
                    7 when the image is coded at a reduced size (every field below but the
                    last two present); 8 as 7, naming a filter to run after scaling up;
-                   9 when the detail layer's steps adapt to each block (every field below)
+                   9 when the detail layer's steps adapt to each block (every field below);
+                   10 as 9, its detail layer coded with near-frequency contexts
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-9 only: length of the detail layer (aecodec/detail.py;
+    detail_len 4   versions 2-10 only: length of the detail layer (aecodec/detail.py;
                    0 in versions 4, 7 and 8: none)
-    filter_id  8   versions 4-9 only: first 8 bytes of the sha256 of the post-filter
-                   (versions 7-9: zeros for none)
-    filter_cls 1   versions 4-9 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   versions 5-9 only: what the post-filter's output is held to (detail.Intervals;
-                   in versions 7-9 zeros unless there are both a filter and a detail layer)
-    coded_w    4   versions 7-9 only: the coded image's size, which the decoder scales up to
+    filter_id  8   versions 4-10 only: first 8 bytes of the sha256 of the post-filter
+                   (versions 7-10: zeros for none)
+    filter_cls 1   versions 4-10 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-10 only: what the post-filter's output is held to (detail.Intervals;
+                   in versions 7-10 zeros unless there are both a filter and a detail layer)
+    coded_w    4   versions 7-10 only: the coded image's size, which the decoder scales up to
     coded_h    4     width x height (aecodec/resample.py); at most it in each, and not both equal
-                     (version 9: both 0 for an image coded at its own size)
-    up_id      8   versions 8-9 only: first 8 bytes of the sha256 of the filter run after scaling
-                   up (version 9: zeros for none)
-    up_cls     1   versions 8-9 only: that filter's class
-    adaptive   2   version 9 only: how the detail layer's steps adapt (detail.Adaptive)
+                     (versions 9-10: both 0 for an image coded at its own size)
+    up_id      8   versions 8-10 only: first 8 bytes of the sha256 of the filter run after scaling
+                   up (versions 9-10: zeros for none)
+    up_cls     1   versions 8-10 only: that filter's class
+    adaptive   2   versions 9-10 only: how the detail layer's steps adapt (detail.Adaptive)
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -61,9 +62,11 @@ MAGIC = b"\x89AEC"
 # lacks, a coded size of 0 x 0 for none) and the 2 bytes of a detail layer whose steps
 # adapt to each block (detail.Adaptive; TRAINING_LOG Part 26): it has a detail layer,
 # packed, and dropping that layer gives version 1, 7 or 8. Its intervals may be zeros
-# (none) with a post-filter, for a card whose filter gives none.
-FORMAT_VERSION = 9
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+# (none) with a post-filter, for a card whose filter gives none. Version 10 is version 9
+# whose detail layer codes its levels with near-frequency contexts (detail.NEAR_EDGES;
+# TRAINING_LOG Part 27): its head has 6 more offsets.
+FORMAT_VERSION = 10
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
@@ -72,8 +75,12 @@ PACKED_DETAIL = 6                  # ``AecFile.detail_version`` of a packed deta
 SCALED_VERSION = 7
 UPFILTER_VERSION = 8
 ADAPTIVE_VERSION = 9
+NEAR_VERSION = 10
+NEAR_DETAIL = 10                   # ``AecFile.detail_version`` of a packed layer with near-frequency contexts
+ADAPTIVE_VERSIONS = (ADAPTIVE_VERSION, NEAR_VERSION)     # every field, the adaptive bytes included
 SCALED_VERSIONS = (SCALED_VERSION, UPFILTER_VERSION)
-FULL_VERSIONS = (*SCALED_VERSIONS, ADAPTIVE_VERSION)      # every field up to the filter after scaling up
+FULL_VERSIONS = (*SCALED_VERSIONS, *ADAPTIVE_VERSIONS)   # every field up to the filter after scaling up
+PACKED_LAYOUTS = (PACKED_DETAIL, NEAR_DETAIL)
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
 _DETAIL_LEN = struct.Struct(">I")
@@ -108,7 +115,7 @@ class AecFile:
     coded_height: int = 0
     upfilter_id: bytes = b""     # 8 bytes: the filter to run after scaling up (version 8)
     upfilter_class: int = 0
-    adaptive: bytes = b""        # 2 bytes: how the detail layer's steps adapt to each block (version 9)
+    adaptive: bytes = b""        # 2 bytes: how the detail layer's steps adapt to each block (versions 9-10)
 
     @property
     def stage_count(self) -> int:
@@ -126,7 +133,7 @@ class AecFile:
     @property
     def version(self) -> int:
         if self.adaptive:
-            return ADAPTIVE_VERSION
+            return NEAR_VERSION if self.detail_version == NEAR_DETAIL else ADAPTIVE_VERSION
         if self.scaled:
             return UPFILTER_VERSION if self.upfilter_id else SCALED_VERSION
         if self.intervals:
@@ -157,22 +164,25 @@ class AecFile:
         if self.adaptive:
             if len(self.adaptive) != 2 or not self.detail:
                 raise ValueError("adaptive quantization is 2 bytes, in a file with a detail layer")
-            if self.detail_version != PACKED_DETAIL:
-                raise ValueError("a version 9 file's detail layer is packed (``pack_detail``)")
+            if self.detail_version not in PACKED_LAYOUTS:
+                raise ValueError("a version 9 or 10 file's detail layer is packed (``pack_detail``)")
             if self.filter_id == _NO_FILTER:
-                raise ValueError("a post-filter id of zeros means none in version 9")
+                raise ValueError("a post-filter id of zeros means none in versions 9-10")
+        elif self.detail and self.detail_version == NEAR_DETAIL:
+            raise ValueError("a detail layer with near-frequency contexts is in version 10 files only, "
+                             "which have adaptive steps")
         if self.scaled:
             self._check_scaled()
         elif self.upfilter_id:
             raise ValueError("a filter after scaling up is in files coded at a reduced size only")
-        elif self.detail_version not in DETAIL_VERSIONS + (PACKED_DETAIL,):
-            raise ValueError(f"a detail layer's layout is that of format version 2, 3 or 6, "
+        elif self.detail_version not in DETAIL_VERSIONS + PACKED_LAYOUTS:
+            raise ValueError(f"a detail layer's layout is that of format version 2, 3, 6 or 10, "
                              f"not {self.detail_version!r}")
-        if self.detail and self.detail_version == PACKED_DETAIL:
+        if self.detail and self.detail_version in PACKED_LAYOUTS:
             if not self.intervals and not self.scaled and not self.adaptive:
                 raise ValueError("a packed detail layer is in version 6 files only, which hold a post-filter "
                                  "to intervals")
-            unpack_detail(self.detail)           # never write what ``parse`` would refuse
+            unpack_detail(self.detail, self.detail_version)      # never write what ``parse`` would refuse
         if self.filter_id:
             if len(self.filter_id) != 8:
                 raise ValueError("post-filter id must be 8 bytes")
@@ -202,7 +212,7 @@ class AecFile:
 
     def _check_scaled(self) -> None:
         check_coded_size(self.coded_width, self.coded_height, self.width, self.height, ValueError)
-        if self.detail and self.detail_version != PACKED_DETAIL:
+        if self.detail and self.detail_version not in PACKED_LAYOUTS:
             raise ValueError("a version 7 or 8 file's detail layer is packed (``pack_detail``)")
         if self.filter_id == _NO_FILTER:
             raise ValueError("a post-filter id of zeros means none in versions 7-8")
@@ -252,10 +262,13 @@ class AecFile:
         return replace(self, upfilter_id=b"", upfilter_class=0)
 
     def unpacked_detail(self) -> tuple[bytes, int]:
-        """(detail layer, layout): in the layout of format version 2 or 3, which
+        """(detail layer, layout): in the layout of format version 2, 3 or 10, which
         ``detail.decode_levels`` reads; a packed one unpacked."""
-        if self.detail_version == PACKED_DETAIL:
-            return (unpack_detail(self.detail) if self.detail else b""), 3
+        if not self.detail:
+            return b"", AecFile.detail_version
+        if self.detail_version in PACKED_LAYOUTS:
+            layout = NEAR_VERSION if self.detail_version == NEAR_DETAIL else 3
+            return unpack_detail(self.detail, self.detail_version), layout
         return self.detail, self.detail_version
 
 
@@ -264,28 +277,33 @@ class AecFile:
 # coded: most of them), then the range coder's words. Version 6 packs the class bytes:
 # a bitmap of the coded classes (24 bytes, class j at bit 7 - j % 8 of byte j // 8),
 # then the coded classes' bytes in class order. Both forms hold the same information.
-_DETAIL_FIXED = 20
+# Version 10's layout has 6 more offsets before the class bytes.
+_DETAIL_FIXED = {PACKED_DETAIL: 20, NEAR_DETAIL: 26}
 _DETAIL_CLASSES = 192
 _BITMAP = _DETAIL_CLASSES // 8
 
 
-def pack_detail(payload: bytes) -> bytes:
-    """A version 3 detail layer with its class bytes packed (version 6)."""
-    head = _DETAIL_FIXED + _DETAIL_CLASSES
+def pack_detail(payload: bytes, packed_layout: int = PACKED_DETAIL) -> bytes:
+    """A version 3 detail layer with its class bytes packed (version 6), or with
+    ``packed_layout`` NEAR_DETAIL a version 10 one."""
+    fixed = _DETAIL_FIXED[packed_layout]
+    head = fixed + _DETAIL_CLASSES
     if len(payload) < head:
-        raise ValueError(f"a version 3 detail layer has at least {head} bytes, not {len(payload)}")
-    classes = payload[_DETAIL_FIXED:head]
+        raise ValueError(f"a version {3 if packed_layout == PACKED_DETAIL else NEAR_VERSION} detail layer "
+                         f"has at least {head} bytes, not {len(payload)}")
+    classes = payload[fixed:head]
     bits = [int(b != 0) for b in classes]
     bitmap = bytes(sum(bit << (7 - k) for k, bit in enumerate(bits[i:i + 8])) for i in range(0, len(bits), 8))
-    return payload[:_DETAIL_FIXED] + bitmap + bytes(b for b in classes if b) + payload[head:]
+    return payload[:fixed] + bitmap + bytes(b for b in classes if b) + payload[head:]
 
 
-def unpack_detail(packed: bytes) -> bytes:
+def unpack_detail(packed: bytes, packed_layout: int = PACKED_DETAIL) -> bytes:
     """``pack_detail``'s inverse; raises FormatError where ``packed`` is not its output."""
-    start = _DETAIL_FIXED + _BITMAP
+    fixed = _DETAIL_FIXED[packed_layout]
+    start = fixed + _BITMAP
     if len(packed) < start:
         raise FormatError(f"packed detail layer of {len(packed)} bytes is shorter than its {start}-byte head")
-    coded = [j for j in range(_DETAIL_CLASSES) if packed[_DETAIL_FIXED + j // 8] >> (7 - j % 8) & 1]
+    coded = [j for j in range(_DETAIL_CLASSES) if packed[fixed + j // 8] >> (7 - j % 8) & 1]
     end = start + len(coded)
     if len(packed) < end:
         raise FormatError(f"packed detail layer of {len(packed)} bytes ends inside its {len(coded)} class bytes")
@@ -295,7 +313,7 @@ def unpack_detail(packed: bytes) -> bytes:
     classes = bytearray(_DETAIL_CLASSES)
     for j, b in zip(coded, values):
         classes[j] = b
-    return packed[:_DETAIL_FIXED] + bytes(classes) + packed[end:]
+    return packed[:fixed] + bytes(classes) + packed[end:]
 
 
 def fit(f: AecFile, max_bytes: int) -> AecFile:
@@ -380,7 +398,7 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
             + (_INTERVALS.size if version >= INTERVALS_VERSION else 0) \
             + (_CODED.size if version in FULL_VERSIONS else 0) \
             + (_FILTER.size if version >= UPFILTER_VERSION else 0) \
-            + (_ADAPTIVE.size if version == ADAPTIVE_VERSION else 0)
+            + (_ADAPTIVE.size if version in ADAPTIVE_VERSIONS else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
@@ -388,8 +406,8 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
             raise FormatError(f"version {version} file with an empty detail layer")
         if detail_len == 0 and version in (INTERVALS_VERSION, PACKED_VERSION):
             raise FormatError(f"version {version} file without a detail layer to hold the filter to")
-        if detail_len == 0 and version == ADAPTIVE_VERSION:
-            raise FormatError("version 9 file without a detail layer for its adaptive steps")
+        if detail_len == 0 and version in ADAPTIVE_VERSIONS:
+            raise FormatError(f"version {version} file without a detail layer for its adaptive steps")
         if version >= FILTER_VERSION:
             filter_id, filter_class = _FILTER.unpack_from(data, HEADER_SIZE + _DETAIL_LEN.size)
         if version >= INTERVALS_VERSION:
@@ -416,11 +434,13 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
                 raise FormatError("version 8 file names no filter after scaling up")
             if upfilter_id == _NO_FILTER:
                 if upfilter_class:
-                    raise FormatError("version 9 file names a class of filter after scaling up but no such filter")
+                    raise FormatError(f"version {version} file names a class of filter after scaling up "
+                                      "but no such filter")
                 upfilter_id = b""
             elif not coded_width:
-                raise FormatError("version 9 file names a filter after scaling up but is coded at its own size")
-        if version == ADAPTIVE_VERSION:
+                raise FormatError(f"version {version} file names a filter after scaling up but is coded "
+                                  "at its own size")
+        if version in ADAPTIVE_VERSIONS:
             (adaptive,) = _ADAPTIVE.unpack_from(data, coded_at + _CODED.size + _FILTER.size)
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
@@ -444,8 +464,8 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
     if version in (PACKED_VERSION, *FULL_VERSIONS) and detail_len:
-        unpack_detail(detail)                    # refuse a malformed head here, not at decoding
-        detail_version = PACKED_DETAIL
+        detail_version = NEAR_DETAIL if version == NEAR_VERSION else PACKED_DETAIL
+        unpack_detail(detail, detail_version)    # refuse a malformed head here, not at decoding
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
                    detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height,
                    upfilter_id, upfilter_class, adaptive)

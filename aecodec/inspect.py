@@ -5,7 +5,7 @@ import struct
 from pathlib import Path
 
 from .card import default_card, installed_models, quality_of, read_card
-from .format import parse
+from .format import NEAR_DETAIL, parse
 
 
 def detail_step(detail: bytes) -> float:
@@ -14,8 +14,8 @@ def detail_step(detail: bytes) -> float:
 
 
 def detail_tilt(detail: bytes, version: int) -> dict | None:
-    """A version 3 detail layer's tilt (the three bytes after the step, in 1/16 units)."""
-    if version != 3 or len(detail) < 5:       # the detail layout (versions 4-6 files: 3)
+    """A version 3 or 10 detail layer's tilt (the three bytes after the step, in 1/16 units)."""
+    if version not in (3, 10) or len(detail) < 5:       # the detail layout (versions 4-9 files: 3)
         return None
     return dict(zip(("luma", "chroma", "chroma_gain"), (b / 16 for b in detail[2:5])))
 
@@ -53,4 +53,5 @@ def describe(data, weights=None) -> dict:
                        "intervals": list(f.intervals) or None} if f.filter_id else None,
         "upfilter": {"id": f.upfilter_id.hex(), "class": f.upfilter_class} if f.upfilter_id else None,
         "adaptive": dict(zip(("strength", "floor"), f.adaptive)) if f.adaptive else None,
+        "near_contexts": bool(f.detail) and f.detail_version == NEAR_DETAIL,       # version 10
     }

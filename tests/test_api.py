@@ -312,9 +312,10 @@ def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_cro
     """Format version 7, written at commit e0d926a at its quality 3 (3 stages + step 54,
     coded at half size) from the ``photo_crop`` fixture, and version 8, the same file
     plus the id and class of the filter after scaling up, written at cb43285. This
-    release writes the same stages as version 9, its detail layer's steps adapted to
-    each block (TRAINING_LOG Part 26), naming the retrained filter after scaling up
-    (Part 25); both earlier files still decode to their own pixels."""
+    release writes the same stages as version 10, its detail layer's steps adapted to
+    each block (TRAINING_LOG Part 26) and its levels coded with near-frequency contexts
+    (Part 27), naming the retrained filter after scaling up (Part 25); both earlier
+    files still decode to their own pixels."""
     from aecodec import detail
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
@@ -323,7 +324,7 @@ def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_cro
     assert (f7.version, f7.coded_size, f7.stage_count) == (7, (32, 48), 3) and f8.version == 8
     assert f8.without_upfilter().to_bytes() == v7 and len(v8) - len(v7) == 9
     now = parse(codec.encode(photo_crop, 3))
-    assert (now.version, now.stages, now.coded_size) == (9, f7.stages, f7.coded_size)
+    assert (now.version, now.stages, now.coded_size) == (10, f7.stages, f7.coded_size)
     assert now.adaptive == detail.ADAPTIVE.to_bytes() and now.upfilter_class == f8.upfilter_class
     assert now.upfilter_id == codec.weights.upfilter.filter_id != f8.upfilter_id
     for data, name in ((v7, "format-v7-q3"), (v8, "format-v8-q3")):
@@ -347,28 +348,46 @@ def test_quality_6_of_the_previous_release_keeps_its_pixels(codec):
 
 
 @pytest.mark.parametrize("quality, coded_size", [(6, (51, 77)), (7, (64, 96))])
-def test_golden_files_with_steps_adapted_to_each_block(codec, photo_crop, quality, coded_size):
-    """Golden bytes and pixels of this release's qualities 6 (3 stages + step 32 coded at
-    1/1.25, filtered after scaling up) and 7 (the same at full size, the default): format
-    version 9, whose detail layer's steps follow the base image's local variance
-    (TRAINING_LOG Part 26). Quality 6 has the stages of the previous release's file."""
+def test_version_9_files_of_the_previous_release_keep_their_pixels(codec, quality, coded_size):
+    """Format version 9, written at 3d0a895 at its qualities 6 (3 stages + step 32 coded
+    at 1/1.25, filtered after scaling up) and 7 (the same at full size) from the
+    ``photo_crop`` fixture: the detail layer's steps follow the base image's local
+    variance (TRAINING_LOG Part 26)."""
     from aecodec import detail
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
     golden = (data_dir / f"format-v9-q{quality}.aec").read_bytes()
     f = parse(golden)
-    rung = codec.ladder[quality - 1]
     assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (9, coded_size, 3, detail.ADAPTIVE.to_bytes())
-    assert f.filter_class == codec.weights.postfilter.class_for(3, rung.step)
-    if rung.scale > 1:
-        assert codec.weights.upfilter.class_rungs[f.upfilter_class] == rung
-        assert f.stages == parse((data_dir / "format-v8-q6.aec").read_bytes()).stages
-    assert codec.encode(photo_crop, quality) == golden
     want = np.asarray(Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))
     assert (codec.decode_pixels(golden).rgb == want).all()
     # the same levels dequantized without the adaptive steps decode to other pixels
     assert not (codec.decode_pixels(f.__class__(**{**f.__dict__, "adaptive": b"\x00\x00"}).to_bytes()).rgb
                 == want).all()
+
+
+@pytest.mark.parametrize("quality, coded_size", [(6, (51, 77)), (7, (64, 96))])
+def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, coded_size):
+    """Golden bytes and pixels of this release's qualities 6 and 7: format version 10,
+    whose detail layer codes version 9's levels with near-frequency contexts (TRAINING_LOG
+    Part 27). Same stages, same levels, so the same pixels as the version 9 file of the
+    previous release (on a crop this small the 6 more bytes about pay for themselves:
+    tests/test_detail.py shows the saving on a larger one)."""
+    from aecodec import detail
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    golden = (data_dir / f"format-v10-q{quality}.aec").read_bytes()
+    f, before = parse(golden), parse((data_dir / f"format-v9-q{quality}.aec").read_bytes())
+    rung = codec.ladder[quality - 1]
+    assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (10, coded_size, 3, detail.ADAPTIVE.to_bytes())
+    assert f.filter_class == codec.weights.postfilter.class_for(3, rung.step)
+    if rung.scale > 1:
+        assert codec.weights.upfilter.class_rungs[f.upfilter_class] == rung
+    assert f.stages == before.stages and abs(len(f.detail) - len(before.detail)) <= 6
+    assert codec.encode(photo_crop, quality) == golden
+    want = np.asarray(Image.open(data_dir / f"format-v10-q{quality}.decoded.png"))
+    assert (want == np.asarray(Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))).all()
+    assert (codec.decode_pixels(golden).rgb == want).all()
 
 
 def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):

@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aecodec.format import (AecFile, FormatError, HEADER_SIZE, MAGIC, PACKED_DETAIL, fit, pack_detail, parse,
-                            unpack_detail)
+from aecodec.format import (AecFile, FormatError, HEADER_SIZE, MAGIC, NEAR_DETAIL, PACKED_DETAIL, fit, pack_detail,
+                            parse, unpack_detail)
 
 SAMPLE = AecFile("RGB", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd\xee\xff\x00\x11"))
 DETAILED = AecFile("RGBA", bytes(range(8)), 3, 2, (b"\x01\x02\x03\x04",), b"\x07\x08", b"\xd0\xd1\xd2")
@@ -29,8 +29,14 @@ UPFILTERED_BASE = replace(SCALED, upfilter_id=bytes(range(32, 40)), upfilter_cla
 ADAPTED = replace(PACKED, adaptive=b"\x0a\x3a")
 ADAPTED_PLAIN = replace(ADAPTED, filter_id=b"", filter_class=0, intervals=b"")
 ADAPTED_UP = replace(UPFILTERED, adaptive=b"\x0a\x3a")
+# Version 10: version 9 whose detail layer (the version 10 layout: 6 more offsets) is
+# coded with near-frequency contexts.
+LAYOUT_10 = LAYOUT_3[:20] + bytes(range(100, 106)) + LAYOUT_3[20:]
+NEAR = replace(ADAPTED, detail=pack_detail(LAYOUT_10, NEAR_DETAIL), detail_version=NEAR_DETAIL)
+NEAR_PLAIN = replace(NEAR, filter_id=b"", filter_class=0, intervals=b"")
+NEAR_UP = replace(ADAPTED_UP, detail=NEAR.detail, detail_version=NEAR_DETAIL)
 SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD, UPFILTERED,
-           UPFILTERED_BASE, ADAPTED, ADAPTED_PLAIN, ADAPTED_UP]
+           UPFILTERED_BASE, ADAPTED, ADAPTED_PLAIN, ADAPTED_UP, NEAR, NEAR_PLAIN, NEAR_UP]
 
 
 def test_golden_bytes():
@@ -140,11 +146,13 @@ def test_golden_bytes_with_a_packed_detail_layer():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 255) | st.just(0), min_size=192, max_size=192), st.binary(max_size=40))
-def test_packing_is_exact_both_ways(classes, words):
-    payload = LAYOUT_3[:20] + bytes(classes) + words
-    packed = pack_detail(payload)
-    assert unpack_detail(packed) == payload
+@given(st.lists(st.integers(0, 255) | st.just(0), min_size=192, max_size=192), st.binary(max_size=40),
+       st.sampled_from([(PACKED_DETAIL, LAYOUT_3[:20]), (NEAR_DETAIL, LAYOUT_10[:26])]))
+def test_packing_is_exact_both_ways(classes, words, layout):
+    packed_layout, head = layout
+    payload = head + bytes(classes) + words
+    packed = pack_detail(payload, packed_layout)
+    assert unpack_detail(packed, packed_layout) == payload
     assert len(packed) == len(payload) - 192 + 24 + sum(1 for b in classes if b)
 
 
@@ -263,13 +271,13 @@ def test_bad_scaled_files_are_refused(bad, message):
 
 
 # Where versions 7-9 keep each header field: (offset, struct format).
-_FIELDS = {"detail_len": (27, ">I"), "filter_id": (31, ">8s"), "filter_class": (39, ">B"),
+_FIELDS = {"version": (4, ">B"), "detail_len": (27, ">I"), "filter_id": (31, ">8s"), "filter_class": (39, ">B"),
            "intervals": (40, ">3s"), "coded_width": (43, ">I"), "coded_height": (47, ">I"),
            "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B")}
 
 
 def _rewritten(f, **fields):
-    """The bytes of version 7-9 file ``f`` with header fields replaced and the CRC made valid again."""
+    """The bytes of version 7-10 file ``f`` with header fields replaced and the CRC made valid again."""
     data = bytearray(f.to_bytes()[:-4])
     for name, value in fields.items():
         struct.pack_into(_FIELDS[name][1], data, _FIELDS[name][0], value)
@@ -324,6 +332,39 @@ def test_golden_bytes_with_adaptive_steps():
     assert parse(unheld.to_bytes()) == unheld and unheld.to_bytes()[40:43] == bytes(3)
 
 
+def test_golden_bytes_with_near_frequency_contexts():
+    """Version 10: version 9's header; its detail layer has 6 more offsets after the
+    first 15, then the packed class bytes."""
+    assert NEAR.detail.hex() == (
+        "0180" "183014" + bytes(range(15)).hex() + "646566676869" "80" "40" + "00" * 21 + "01" + "5a5a5a"
+        + "c0c1c2c3c4c5c6c7")
+    data = NEAR.to_bytes()
+    assert data.hex() == (
+        "89414543" "0a" "03" "0001020304050607" "00000003" "00000002" "01" "00000002" f"{len(NEAR.detail):08x}"
+        "1011121314151617" "07" "260d1a" "00000000" "00000000" "0000000000000000" "00" "0a3a"
+        "00000004" "01020304" + NEAR.detail.hex() + "0708" + f"{zlib.crc32(data[:-4]):08x}")
+    assert parse(data) == NEAR and parse(data).version == 10 and NEAR.header_size == 62
+    assert NEAR.unpacked_detail() == (LAYOUT_10, 10)
+    assert parse(NEAR_UP.to_bytes()) == NEAR_UP and parse(NEAR_UP.to_bytes()).coded_size == (1, 3)
+    # the same bytes read as version 9 unpack to another head: the version says which
+    assert ADAPTED.unpacked_detail() == (LAYOUT_3, 3)
+
+
+def test_near_frequency_contexts_stay_with_the_detail_layer():
+    """Dropping a filter keeps version 10; dropping the detail layer gives version 1, 7
+    or 8's forms, as for version 9; the layout needs the adaptive bytes."""
+    assert NEAR.without_filter() == NEAR_PLAIN and parse(NEAR_PLAIN.to_bytes()).version == 10
+    assert parse(NEAR_UP.without_upfilter().to_bytes()).version == 10
+    cut = fit(NEAR, len(NEAR.to_bytes()) - 1)
+    assert (cut.version, cut.detail, cut.adaptive) == (1, b"", b"") and parse(cut.to_bytes()) == cut
+    assert cut == fit(ADAPTED, len(ADAPTED.to_bytes()) - 1)
+    assert fit(NEAR_UP, len(NEAR_UP.to_bytes()) - 1).version == 7
+    with pytest.raises(ValueError, match="version 10 files only"):
+        replace(NEAR, adaptive=b"").to_bytes()
+    with pytest.raises(FormatError, match="ends inside"):      # version 9's layer read with version 10's head
+        parse(_rewritten(ADAPTED, version=10))
+
+
 def test_adaptive_steps_stay_with_the_detail_layer():
     """Dropping a filter keeps version 9 (the levels still need the adaptive steps);
     dropping the detail layer drops them, back to version 1, 7 or 8's forms."""
@@ -345,9 +386,10 @@ def test_adaptive_steps_stay_with_the_detail_layer():
     ({"upfilter_id": bytes(range(32, 40))}, "reduced size"), ({"upfilter_class": 3}, "no such filter"),
     ({"filter_id": b"", "intervals": b""}, "class, but no post-filter"),
 ])
-def test_bad_version_9_files_are_not_written(bad, message):
-    with pytest.raises(ValueError, match=message):
-        replace(ADAPTED, **bad).to_bytes()
+def test_bad_version_9_and_10_files_are_not_written(bad, message):
+    for good in (ADAPTED, NEAR):
+        with pytest.raises(ValueError, match=message):
+            replace(good, **bad).to_bytes()
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -356,15 +398,16 @@ def test_bad_version_9_files_are_not_written(bad, message):
     ({"upfilter_id": bytes(range(32, 40))}, "coded at its own size"),
     ({"detail_len": 0}, "without a detail layer|declared"),
 ])
-def test_bad_version_9_headers_are_refused(fields, message):
-    with pytest.raises(FormatError, match=message):
-        parse(_rewritten(ADAPTED, **fields))
-    with pytest.raises(FormatError, match="intervals but no post-filter"):
-        parse(_rewritten(ADAPTED_PLAIN, intervals=b"\x20\x08\x13"))
+def test_bad_version_9_and_10_headers_are_refused(fields, message):
+    for good, plain in ((ADAPTED, ADAPTED_PLAIN), (NEAR, NEAR_PLAIN)):
+        with pytest.raises(FormatError, match=message):
+            parse(_rewritten(good, **fields))
+        with pytest.raises(FormatError, match="intervals but no post-filter"):
+            parse(_rewritten(plain, intervals=b"\x20\x08\x13"))
 
 
 def test_an_unknown_detail_version_is_refused():
-    with pytest.raises(ValueError, match="version 2, 3 or 6"):
+    with pytest.raises(ValueError, match="version 2, 3, 6 or 10"):
         replace(DETAILED, detail_version=4).to_bytes()
 
 
@@ -419,7 +462,8 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 10}, "version 10"),
+    ({"version": 11}, "version 11"),
+    ({"version": 10}, "truncated|declared|coded size|without a detail layer"),
     ({"version": 9}, "truncated|declared|coded size|without a detail layer"),
     ({"version": 8}, "truncated|declared|coded size"),
     ({"version": 7}, "truncated|declared|coded size"),

@@ -106,14 +106,15 @@ def test_from_tensors_round_trips_and_checks_shapes():
 # -- in the codec, with the shipped weights' filter ---------------------------------
 
 def _held_reference(codec, f, unfiltered):
-    """What a version 5, 6 or 9 decoder makes of a file: the filter's output held to the
-    intervals of the detail layer's levels (their steps adapted to the base image in
-    version 9) around the base image (its stages alone)."""
+    """What a version 5, 6, 9 or 10 decoder makes of a file: the filter's output held to
+    the intervals of the detail layer's levels (their steps adapted to the base image in
+    versions 9 and 10) around the base image (its stages alone)."""
     from aecodec import detail
     filt = codec.weights.postfilter_for(f.filter_id)
     base = codec.decode_pixels(f.without_detail().to_bytes()).rgb
     cells = detail.activity(codec.entropy_decode(f.stages, f.height, f.width))
-    levels = detail.decode_levels(f.unpacked_detail()[0], (f.height, f.width), cells)
+    payload, layout = f.unpacked_detail()
+    levels = detail.decode_levels(payload, (f.height, f.width), cells, layout)
     if f.adaptive:
         levels = levels.adapted(detail.Adaptive.from_bytes(f.adaptive), base)
     return detail.constrain(filt.apply(unfiltered, f.filter_class), base, levels,
@@ -121,23 +122,21 @@ def _held_reference(codec, f, unfiltered):
 
 
 def _at_coded_size(f):
-    """A version 7, 8 or 9 file as the unscaled file of its coded image (the same
-    stages, detail layer and filter): what its decoder makes before scaling up."""
+    """A version 7-10 file as the unscaled file of its coded image (the same stages,
+    detail layer, packed as it is, and filter): what its decoder makes before scaling up."""
     from dataclasses import replace
-    from aecodec.format import PACKED_DETAIL
     if not f.scaled:
         return f
     height, width = f.coded_size
-    return replace(f.without_upfilter(), width=width, height=height, coded_width=0, coded_height=0,
-                   detail_version=PACKED_DETAIL if f.intervals or f.adaptive else f.detail_version)
+    return replace(f.without_upfilter(), width=width, height=height, coded_width=0, coded_height=0)
 
 
 def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     """Stage-only files run the filter (version 4); files with a detail layer also hold
-    its output to the intervals the card gives (version 9, with the detail layer packed
+    its output to the intervals the card gives (version 10, with the detail layer packed
     and its steps adapted); a file coded at a reduced size does either, then scales up,
     then runs the filter after scaling up the card names for its rung (version 8
-    without a detail layer, 9 with one)."""
+    without a detail layer, 10 with one)."""
     from aecodec import resample
     from aecodec.format import parse
     filt = codec.weights.postfilter
@@ -150,7 +149,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     for (stages, step, scale), data in cases:
         f = parse(data)
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (9 if step else 8 if scale > 1 else 4,
+        assert (f.version, f.filter_id, f.filter_class) == (10 if step else 8 if scale > 1 else 4,
                                                            filt.filter_id, cls)
         up = codec.weights.upfilter
         assert (f.upfilter_id, f.upfilter_class) == ((up.filter_id, up.class_for(stages, step, scale))
@@ -435,11 +434,11 @@ def test_fit_through_intervals_installs_a_filter_held_to_them(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 9     # detail layers
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 10    # detail layers
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
-    assert (f.version, f.intervals) == (9, bytes([32, 8, 19]))
+    assert (f.version, f.intervals) == (10, bytes([32, 8, 19]))
 
 
 def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
@@ -514,14 +513,14 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(run)])
     assert result.exit_code == 0 and "after scaling up" in result.output, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 9
+    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 10
     assert Codec(str(weights), device="cpu").encode_at(orig[0, :64, :96], *rung) == \
         codec.encode_at(orig[0, :64, :96], *rung)
 
 
 def test_a_filter_without_intervals_still_writes_adaptive_steps(tmp_path, photo_crop):
     """A card whose post-filter gives no intervals (as before format version 5): files
-    with a detail layer are version 9 with zero intervals, and decode through the filter
+    with a detail layer are version 10 with zero intervals, and decode through the filter
     unheld."""
     import json
     import shutil
@@ -537,5 +536,5 @@ def test_a_filter_without_intervals_still_writes_adaptive_steps(tmp_path, photo_
     for quality in (3, 7):                           # scaled and at full size
         data = mine.encode(photo_crop, quality)
         f = parse(data)
-        assert (f.version, f.intervals, f.filter_id) == (9, b"", mine.weights.postfilter.filter_id)
+        assert (f.version, f.intervals, f.filter_id) == (10, b"", mine.weights.postfilter.filter_id)
         assert mine.decode_pixels(data).rgb.shape == photo_crop.shape

@@ -133,13 +133,14 @@ def test_installing_a_filter_keeps_the_one_it_replaces(weights_copy, tmp_path):
 
 def test_a_card_states_the_newest_format_version_its_encoder_writes():
     """``format_version`` follows the ladder and the filters the card names (the shipped
-    card: detail layers, whose steps adapt to each block, version 9)."""
+    card: detail layers, whose steps adapt to each block, coded with near-frequency
+    contexts: version 10)."""
     import copy
     from aecodec.card import default_card, newest_format_version
     card = copy.deepcopy(default_card())
-    assert newest_format_version(card) == card["format_version"] == 9
+    assert newest_format_version(card) == card["format_version"] == 10
     del card["postfilter"], card["upfilter"]
-    assert newest_format_version(card) == 9
+    assert newest_format_version(card) == 10
     card = copy.deepcopy(default_card())
     card["config"]["ladder"] = [[2, 0, 2], [3, 0]]
     assert newest_format_version(card) == 8

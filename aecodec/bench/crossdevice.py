@@ -7,7 +7,7 @@ then decode the same files on the CPU and compare.
 ``write`` leaves NAME-qQ.aec and NAME-qQ.ref.png (decoded where it was written) for
 each quality Q of ``--qualities``: by default 1, coded at a reduced size and filtered
 after scaling up (format version 8), 3, the same with a detail layer whose steps adapt
-to the base image (version 9), and 7, at full size with such a layer (version 9).
+to the base image (version 10), and 7, at full size with such a layer (version 10).
 ``check`` decodes every .aec file here and reports how far its
 pixels are from its .ref.png.
 """
