@@ -353,12 +353,11 @@ def test_version_9_files_of_the_previous_release_keep_their_pixels(codec, qualit
     at 1/1.25, filtered after scaling up) and 7 (the same at full size) from the
     ``photo_crop`` fixture: the detail layer's steps follow the base image's local
     variance (TRAINING_LOG Part 26)."""
-    from aecodec import detail
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
     golden = (data_dir / f"format-v9-q{quality}.aec").read_bytes()
     f = parse(golden)
-    assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (9, coded_size, 3, detail.ADAPTIVE.to_bytes())
+    assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (9, coded_size, 3, bytes((10, 58)))
     want = np.asarray(Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))
     assert (codec.decode_pixels(golden).rgb == want).all()
     # the same levels dequantized without the adaptive steps decode to other pixels
@@ -369,12 +368,13 @@ def test_version_9_files_of_the_previous_release_keep_their_pixels(codec, qualit
 @pytest.mark.parametrize("quality, coded_size", [(6, (51, 77)), (7, (64, 96))])
 def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, coded_size):
     """Golden bytes and pixels of this release's qualities 6 and 7: format version 10,
-    whose detail layer codes version 9's levels with near-frequency contexts (TRAINING_LOG
-    Part 27). Same stages, same levels, so the same pixels as the version 9 file of the
-    previous release (on a crop this small the 6 more bytes about pay for themselves:
-    tests/test_detail.py shows the saving on a larger one)."""
+    whose detail layer codes its levels with near-frequency contexts, at adaptive
+    strength 14 (TRAINING_LOG Part 27). The same stages as the version 9 file of the
+    previous release; those levels recoded with the version 10 contexts decode to its
+    pixels (tests/test_detail.py, where a larger photo shows the bytes they save)."""
+    from dataclasses import replace
     from aecodec import detail
-    from aecodec.format import parse
+    from aecodec.format import NEAR_DETAIL, pack_detail, parse
     data_dir = Path(__file__).parent / "data"
     golden = (data_dir / f"format-v10-q{quality}.aec").read_bytes()
     f, before = parse(golden), parse((data_dir / f"format-v9-q{quality}.aec").read_bytes())
@@ -383,11 +383,20 @@ def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, c
     assert f.filter_class == codec.weights.postfilter.class_for(3, rung.step)
     if rung.scale > 1:
         assert codec.weights.upfilter.class_rungs[f.upfilter_class] == rung
-    assert f.stages == before.stages and abs(len(f.detail) - len(before.detail)) <= 6
+    assert f.stages == before.stages and before.adaptive == bytes((10, 58))
     assert codec.encode(photo_crop, quality) == golden
     want = np.asarray(Image.open(data_dir / f"format-v10-q{quality}.decoded.png"))
-    assert (want == np.asarray(Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))).all()
     assert (codec.decode_pixels(golden).rgb == want).all()
+    # version 9's levels recoded in version 10's layout: the same pixels as the version 9 file
+    payload, layout = before.unpacked_detail()
+    cells = detail.activity(codec.entropy_decode(before.stages, *before.coded_size))
+    levels = detail.decode_levels(payload, before.coded_size, cells, layout)
+    recoded = detail.recode(levels, before.coded_size, cells)
+    same = detail.decode_levels(recoded, before.coded_size, cells, detail.NEAR_VERSION)
+    assert all((a is None and b is None) or (a == b).all() for a, b in zip(levels.ordered, same.ordered))
+    again = replace(before, detail=pack_detail(recoded, NEAR_DETAIL), detail_version=NEAR_DETAIL)
+    assert again.version == 10 and (codec.decode_pixels(again.to_bytes()).rgb == np.asarray(
+        Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))).all()
 
 
 def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
