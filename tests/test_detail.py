@@ -69,6 +69,12 @@ def test_golden_near_payload():
     got = detail.decode_levels(near, orig.shape[:2], cells, detail.NEAR_VERSION)
     assert all((a is None and b is None) or (a == b).all() for a, b in zip(want.ordered, got.ordered))
     assert (detail.decode(near, base, cells, version=detail.NEAR_VERSION) == detail.decode(tilted, base, cells)).all()
+    # decoded levels recoded give back either payload byte for byte
+    assert detail.recode(want, orig.shape[:2], cells) == near
+    assert detail.recode(got, orig.shape[:2], cells, near=False) == tilted
+    with pytest.raises(ValueError, match="tilted"):
+        plain = detail.encode(orig, base, 4.0, cells, tilt=None)
+        detail.recode(detail.decode_levels(plain, orig.shape[:2], cells, 2), orig.shape[:2], cells)
     noise, smooth = _textured()
     assert len(detail.encode(noise, smooth, 4.0, GRID, near=True)) == len(detail.encode(noise, smooth, 4.0, GRID)) + 6
     with pytest.raises(ValueError, match="need a tilt"):
