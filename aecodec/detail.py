@@ -412,17 +412,20 @@ def _model(byte: int):
     return constriction.stream.model.Categorical(table(byte), perfect=False)
 
 
-def _contexts(levels_of, activity_ctx: np.ndarray, grid: tuple[int, int] | None = None):
+def _contexts(levels_of, activity_ctx: np.ndarray, grid: tuple[int, int] | None = None, coded=None):
     """Yield (position j in coding order, context per block); ``levels_of(j)`` returns
     the levels of class j once known (the decoder fills them in as it goes), or None
     where they are all zero. With ``grid`` (block rows, block columns), the contexts
-    of format version 10: each of the 15 times NEAR_BUCKETS near-frequency buckets."""
+    of format version 10: each of the 15 times NEAR_BUCKETS near-frequency buckets.
+    With ``coded`` (a truth value per class), only the coded classes' (most classes are
+    not coded at the coarse steps)."""
     coded_sum = np.zeros(activity_ctx.shape, dtype=np.int32)
     for j in range(CLASSES):
-        ctx = activity_ctx + _CODED_BUCKET[np.minimum(coded_sum, CODED_EDGES[-1])]
-        if grid is not None:
-            ctx = ctx.astype(np.int16) * NEAR_BUCKETS + _near_bucket(levels_of, j, grid)
-        yield j, ctx
+        if coded is None or coded[j]:
+            ctx = activity_ctx + _CODED_BUCKET[np.minimum(coded_sum, CODED_EDGES[-1])]
+            if grid is not None:
+                ctx = ctx.astype(np.int16) * NEAR_BUCKETS + _near_bucket(levels_of, j, grid)
+            yield j, ctx
         levels = levels_of(j)
         if levels is not None:
             coded_sum += np.abs(levels)
@@ -527,8 +530,8 @@ def _payload(ordered: np.ndarray, code: int, tilt: Tilt | None, activity_ctx: np
     """The payload of levels ``ordered`` [CLASSES, blocks] (coding order) at step ``code``
     (1/16 units) with near-frequency contexts where ``grid`` (block rows, columns) is given."""
     # each coded class's contexts, computed once for choosing the tables and for coding
-    contexts = [(j, ctx.astype(np.int8)) for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid)
-                if ordered[j].any()]
+    coded = ordered.any(1)
+    contexts = [(j, ctx.astype(np.int8)) for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid, coded)]
     byte, offsets = _choose_tables(ordered, contexts, (CONTEXTS,) if grid is None else (CONTEXTS, NEAR_BUCKETS))
     head = _HEAD.pack(code) + (b"" if tilt is None else _TILT.pack(tilt.luma, tilt.chroma, tilt.chroma_gain))
     return (head + np.concatenate(offsets).astype(np.int8).tobytes() + byte.astype(np.uint8).tobytes()
@@ -644,15 +647,14 @@ def decode_levels(payload: bytes, size: tuple[int, int], cells: np.ndarray,
     check = constriction.stream.queue.RangeEncoder()
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
-        for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid):
-            if byte[j]:
-                levels = np.zeros(activity_ctx.size, dtype=np.int16)
-                for k, blocks in _groups(ctx):
-                    model = _table_model(byte[j], offsets[k])
-                    symbols = dec.decode(model, blocks.size)
-                    check.encode(symbols, model)
-                    levels[blocks] = symbols - MAX_LEVEL
-                ordered[j] = levels
+        for j, ctx in _contexts(lambda j: ordered[j], activity_ctx, grid, byte):     # the coded classes
+            levels = np.zeros(activity_ctx.size, dtype=np.int16)
+            for k, blocks in _groups(ctx):
+                model = _table_model(byte[j], offsets[k])
+                symbols = dec.decode(model, blocks.size)
+                check.encode(symbols, model)
+                levels[blocks] = symbols - MAX_LEVEL
+            ordered[j] = levels
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
