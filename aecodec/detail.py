@@ -602,7 +602,7 @@ def decode(payload: bytes, base: np.ndarray, cells: np.ndarray, out: np.ndarray 
            version: int = TILTED_VERSION) -> np.ndarray:
     """Add the coded residual to ``base`` (uint8 [H, W, 3]); returns uint8 [H, W, 3],
     written into ``out`` when given (which may be ``base`` itself). ``version`` is the
-    file's format version: 3 reads the payload's ``Tilt``."""
+    payload's layout (``decode_levels``): 3 and 10 read its ``Tilt``, 10 its near offsets."""
     return reconstruct(decode_levels(payload, base.shape[:2], cells, version), base, out)
 
 

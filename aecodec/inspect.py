@@ -5,7 +5,7 @@ import struct
 from pathlib import Path
 
 from .card import default_card, installed_models, quality_of, read_card
-from .format import NEAR_DETAIL, parse
+from .format import NEAR_DETAIL, NEAR_VERSION, parse
 
 
 def detail_step(detail: bytes) -> float:
@@ -15,7 +15,7 @@ def detail_step(detail: bytes) -> float:
 
 def detail_tilt(detail: bytes, version: int) -> dict | None:
     """A version 3 or 10 detail layer's tilt (the three bytes after the step, in 1/16 units)."""
-    if version not in (3, 10) or len(detail) < 5:       # the detail layout (versions 4-9 files: 3)
+    if version not in (3, NEAR_VERSION) or len(detail) < 5:     # the detail layout (versions 4-9 files: 3)
         return None
     return dict(zip(("luma", "chroma", "chroma_gain"), (b / 16 for b in detail[2:5])))
 
