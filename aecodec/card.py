@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .format import FILTER_VERSION, NEAR_VERSION, SCALED_VERSION, UPFILTER_VERSION
+from .format import FILTER_VERSION, NEAR_VERSION, SCALED_VERSION, UPFILTER_VERSION, ZEROS_VERSION
 
 CARD_NAME = "model.json"
 DEFAULT_QUALITY = 7
@@ -112,10 +112,13 @@ def quality_of(config: dict, stages: int, detail_step: float, size: tuple[int, i
 
 def newest_format_version(card: dict) -> int:
     """The newest .aec version the encoder writes with this card's ladder and filters
-    (its "format_version"): 10 where a rung has a detail layer (its steps adapt to each
-    block and its levels are coded with near-frequency contexts, whatever the card);
-    else 8 where a rung codes a reduced size and the card names a filter after scaling
-    up, 7 where only the first; else 4 with a post-filter, else 1."""
+    (its "format_version"): 11 for every file where the card names zero tables; else
+    10 where a rung has a detail layer (its steps adapt to each block and its levels are
+    coded with near-frequency contexts, whatever the card); else 8 where a rung codes a
+    reduced size and the card names a filter after scaling up, 7 where only the first;
+    else 4 with a post-filter, else 1."""
+    if card.get("zero_tables"):
+        return ZEROS_VERSION
     ladder = ladder_of(card.get("config", {})) if card.get("config", {}).get("ladder") else ()
     if any(rung.step for rung in ladder):
         return NEAR_VERSION

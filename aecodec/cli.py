@@ -623,7 +623,8 @@ def info(files, as_json, weights):
                        + (f" (coded at {d['coded_width']}x{d['coded_height']}, scaled up)" if scaled else ""))
             click.echo(f"mode:           {d['mode']}")
             click.echo(f"quality:        {quality}")
-            click.echo(f"stages:         {d['stages']}")
+            click.echo(f"stages:         {d['stages']}"
+                       + (f", coded with zero tables {d['zero_tables']}" if d["zero_tables"] else ""))
             click.echo(f"detail layer:   {detail}")
             if d["postfilter"]:
                 held = d["postfilter"]["intervals"]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from . import alpha as alpha_plane, detail, format as aec_format, ratecontrol, resample
 from .card import DEFAULT_QUALITY, Rung, coded_shape, installed_models
-from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position
+from .entropy import PayloadError, decode_stage, encode_stage, min_bits_per_position, min_bits_with_zeros
 from .errors import DeviceError
 from .format import AecFile, FormatError
 from .imageio import Pixels, load as load_pixels, to_pil
@@ -81,7 +81,11 @@ class Codec:
         self.synthesis = exact_copy(self.model.decoder, self.device)
         self.exact = bool(exact)
         self.freqs = self.weights.freqs
-        self._min_bits = min_bits_per_position(self.freqs)
+        # with the card's zero tables the stages are coded as format version 11 says
+        self.zeros, self.zeros_id = self.weights.zero_tables, self.weights.zero_tables_id
+        self._min_bits = {b"": min_bits_per_position(self.freqs)}
+        if self.zeros is not None:
+            self._min_bits[self.zeros_id] = min_bits_with_zeros(self.freqs, self.zeros)
         self.max_pixels = max_pixels
         self.tile = tile
         self._other_models: dict[bytes, Codec] = {}     # loaded when a file names them
@@ -101,12 +105,15 @@ class Codec:
         return self.weights.model_id.hex()
 
     # -- the public door for tools (bench, training export): no private calls needed ----
-    def indices(self, images, n_stages: int, batch: int = 8) -> list[np.ndarray]:
-        """Codebook indices [n_stages, G, h, w] per image, from the encoder's search."""
+    def indices(self, images, n_stages: int, batch: int = 8, scale: float = 1.0) -> list[np.ndarray]:
+        """Codebook indices [n_stages, G, h, w] per image, from the encoder's search (of
+        the image ``scale`` times smaller, as a rung at that scale codes it)."""
         if isinstance(n_stages, bool) or not isinstance(n_stages, int) \
                 or not 1 <= n_stages <= self.weights.config.stages:
             raise ValueError(f"n_stages must be from 1 to {self.weights.config.stages}, not {n_stages!r}")
-        return self._indices_batched([self.load(image) for image in images], n_stages, batch)
+        self._check_scale(scale)
+        return self._indices_batched([self._coded_pixels(self.load(image), scale) for image in images],
+                                     n_stages, batch)
 
     def synthesize(self, indices: np.ndarray, height: int, width: int) -> np.ndarray:
         """The decoder's uint8 RGB image [height, width, 3] from indices [S, G, h, w]."""
@@ -120,9 +127,13 @@ class Codec:
             raise ValueError(f"stages must be from 1 to {self.weights.config.stages}, not {stages!r}")
         if step and not detail.MIN_STEP <= step <= detail.MAX_STEP:
             raise ValueError(f"detail step must be 0 or from {detail.MIN_STEP} to {detail.MAX_STEP}, not {step!r}")
+        self._check_scale(scale)
+        return self._encode_pixels([self.load(image)], Rung(stages, float(step), float(scale)), 1)[0].to_bytes()
+
+    @staticmethod
+    def _check_scale(scale) -> None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 1 <= scale <= resample.MAX_SCALE:
             raise ValueError(f"scale must be from 1 to {resample.MAX_SCALE}, not {scale!r}")
-        return self._encode_pixels([self.load(image)], Rung(stages, float(step), float(scale)), 1)[0].to_bytes()
 
     def set_search(self, beam: int, scale: float) -> None:
         """The encoder-side codeword search (decoding never depends on it): partial
@@ -136,13 +147,15 @@ class Codec:
         """One payload per stage of indices [S, G, h, w] (what a file's stages hold)."""
         return self._payloads(indices)
 
-    def entropy_decode(self, payloads, height: int, width: int) -> np.ndarray:
-        """Inverse of ``entropy_code`` for an image of ``height`` x ``width`` pixels."""
+    def entropy_decode(self, payloads, height: int, width: int, zeros_id: bytes | None = None) -> np.ndarray:
+        """Inverse of ``entropy_code`` for an image of ``height`` x ``width`` pixels; a
+        file's ``zeros_id`` (b"" before version 11) says how its stages are coded."""
+        zeros = self._zero_tables(self.zeros_id if zeros_id is None else zeros_id)
         h, w = self._cells(height, width)
         out, prev = [], None
         for s, payload in enumerate(payloads):
             try:
-                prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w)
+                prev = decode_stage(self.freqs, payload, prev, s, self.weights.config.groups, h, w, zeros)
             except PayloadError as exc:
                 raise FormatError(str(exc)) from None
             out.append(prev)
@@ -239,7 +252,14 @@ class Codec:
                              lambda part: self._indices(part, n_stages), batch)
 
     def _payloads(self, indices: np.ndarray) -> tuple[bytes, ...]:
-        return tuple(encode_stage(self.freqs, indices, s) for s in range(indices.shape[0]))
+        return tuple(encode_stage(self.freqs, indices, s, self.zeros) for s in range(indices.shape[0]))
+
+    def _zero_tables(self, zeros_id: bytes) -> np.ndarray | None:
+        """The zero tables a file's ``zeros_id`` names (None for b"": version 1-10 stages)."""
+        if zeros_id and zeros_id != self.zeros_id:
+            raise FormatError(f"file's stages are coded with zero tables {zeros_id.hex()}, which these "
+                              f"weights do not have (they have {self.zeros_id.hex() or 'none'})")
+        return self.zeros if zeros_id else None
 
     def _file(self, px: Pixels, coded: Pixels, payloads: tuple[bytes, ...], extra: bytes = b"",
               step: float = 0.0, scale: float = 1.0) -> AecFile:
@@ -251,7 +271,7 @@ class Codec:
         scaled = coded is not px
         up_class = upfilt.class_for(len(payloads), step, scale) if upfilt and scaled else None
         # ``extra`` is detail.encode's, tilted, with adaptive steps and near-frequency
-        # contexts: a version 10 file carries it packed
+        # contexts: a version 10 file carries it packed (11 with the card's zero tables)
         return AecFile(px.mode, self.weights.model_id, px.width, px.height, payloads, alpha,
                        aec_format.pack_detail(extra, aec_format.NEAR_DETAIL) if extra else b"",
                        detail_version=aec_format.NEAR_DETAIL if extra else detail.TILTED_VERSION,
@@ -260,7 +280,7 @@ class Codec:
                        intervals=intervals,
                        coded_width=coded.width if scaled else 0, coded_height=coded.height if scaled else 0,
                        upfilter_id=upfilt.filter_id if up_class is not None else b"", upfilter_class=up_class or 0,
-                       adaptive=detail.ADAPTIVE.to_bytes() if extra else b"")
+                       adaptive=detail.ADAPTIVE.to_bytes() if extra else b"", zeros_id=self.zeros_id)
 
     def _fit(self, px: Pixels, indices: np.ndarray | None, ladder: tuple, budget: int) -> AecFile:
         """The best file within ``budget`` bytes from one search per coded size over all
@@ -381,11 +401,13 @@ class Codec:
         if f.stage_count > self.weights.config.stages:
             raise FormatError(f"file holds {f.stage_count} stages, the model has {self.weights.config.stages}")
         positions = np.prod(self.model.cells(*f.coded_size))
+        self._zero_tables(f.zeros_id)                   # a file naming other tables fails here
+        min_bits = self._min_bits[f.zeros_id]
         for s, payload in enumerate(f.stages):
             # The coder keeps up to 64 bits in flight, and constriction's fixed-point
             # probabilities differ from the tables by far less than 1%: a payload below
             # this bound cannot hold the declared image, so refuse it before decoding.
-            if 8 * len(payload) + 64 < 0.99 * positions * self._min_bits[s]:
+            if 8 * len(payload) + 64 < 0.99 * positions * min_bits[s]:
                 raise FormatError(f"stage {s + 1} payload ({len(payload)} bytes) is too short for a "
                                   f"{f.width}x{f.height} image")
         return f
@@ -463,7 +485,7 @@ class Codec:
     def _entropy_decode(self, data: bytes) -> tuple[AecFile, np.ndarray, np.ndarray | None]:
         """Everything but the networks: (header, indices [S, G, h, w], alpha plane)."""
         f = self._parse_own(data)
-        indices = self.entropy_decode(f.stages, *f.coded_size)
+        indices = self.entropy_decode(f.stages, *f.coded_size, f.zeros_id)
         alpha = alpha_plane.decode(f.alpha, f.width, f.height) if f.has_alpha else None
         return f, indices, alpha
 

@@ -10,27 +10,32 @@ Layout (all integers big-endian; see docs/FORMAT.md):
                    7 when the image is coded at a reduced size (every field below but the
                    last two present); 8 as 7, naming a filter to run after scaling up;
                    9 when the detail layer's steps adapt to each block (every field below);
-                   10 as 9, its detail layer coded with near-frequency contexts
+                   10 as 9, its detail layer coded with near-frequency contexts;
+                   11 when its stages are coded with zero tables (every field below; a
+                   detail layer, if any, as in 10)
     mode       1   0 = L, 1 = RGB, 2 = LA, 3 = RGBA
     model_id   8   first 8 bytes of the sha256 of the weights that wrote it
     width      4
     height     4
     stages     1   number of stage payloads that follow (the quality)
     alpha_len  4   length of the deflate-compressed alpha plane (0 without alpha)
-    detail_len 4   versions 2-10 only: length of the detail layer (aecodec/detail.py;
+    detail_len 4   versions 2-11 only: length of the detail layer (aecodec/detail.py;
                    0 in versions 4, 7 and 8: none)
-    filter_id  8   versions 4-10 only: first 8 bytes of the sha256 of the post-filter
-                   (versions 7-10: zeros for none)
-    filter_cls 1   versions 4-10 only: the post-filter's class (aecodec/postfilter.py)
-    intervals  3   versions 5-10 only: what the post-filter's output is held to (detail.Intervals;
-                   in versions 7-10 zeros unless there are both a filter and a detail layer)
-    coded_w    4   versions 7-10 only: the coded image's size, which the decoder scales up to
+    filter_id  8   versions 4-11 only: first 8 bytes of the sha256 of the post-filter
+                   (versions 7-11: zeros for none)
+    filter_cls 1   versions 4-11 only: the post-filter's class (aecodec/postfilter.py)
+    intervals  3   versions 5-11 only: what the post-filter's output is held to (detail.Intervals;
+                   in versions 7-11 zeros unless there are both a filter and a detail layer)
+    coded_w    4   versions 7-11 only: the coded image's size, which the decoder scales up to
     coded_h    4     width x height (aecodec/resample.py); at most it in each, and not both equal
-                     (versions 9-10: both 0 for an image coded at its own size)
-    up_id      8   versions 8-10 only: first 8 bytes of the sha256 of the filter run after scaling
-                   up (versions 9-10: zeros for none)
-    up_cls     1   versions 8-10 only: that filter's class
-    adaptive   2   versions 9-10 only: how the detail layer's steps adapt (detail.Adaptive)
+                     (versions 9-11: both 0 for an image coded at its own size)
+    up_id      8   versions 8-11 only: first 8 bytes of the sha256 of the filter run after scaling
+                   up (versions 9-11: zeros for none)
+    up_cls     1   versions 8-11 only: that filter's class
+    adaptive   2   versions 9-11 only: how the detail layer's steps adapt (detail.Adaptive;
+                   version 11: zeros without a detail layer)
+    zeros_id   8   version 11 only: first 8 bytes of the sha256 of the zero tables its stages
+                   are coded with (aecodec/entropy/context.py), never all zero
     stage_len  4 * stages
     payloads   sum(stage_len)
     detail     detail_len
@@ -64,9 +69,12 @@ MAGIC = b"\x89AEC"
 # packed, and dropping that layer gives version 1, 7 or 8. Its intervals may be zeros
 # (none) with a post-filter, for a card whose filter gives none. Version 10 is version 9
 # whose detail layer codes its levels with near-frequency contexts (detail.NEAR_EDGES;
-# TRAINING_LOG Part 27): its head has 6 more offsets.
-FORMAT_VERSION = 10
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+# TRAINING_LOG Part 27): its head has 6 more offsets. Version 11 has every field of
+# version 10 and names the zero tables its stages are coded with (entropy/context.py;
+# TRAINING_LOG Part 28), with or without a detail layer: dropping the detail layer or
+# stages keeps it version 11. Earlier releases cannot read it, whatever it holds.
+FORMAT_VERSION = 11
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 DETAIL_VERSIONS = (2, 3)           # the layouts of a detail payload in versions 2-5
 FILTER_VERSION = 4
 INTERVALS_VERSION = 5
@@ -77,9 +85,10 @@ UPFILTER_VERSION = 8
 ADAPTIVE_VERSION = 9
 NEAR_VERSION = 10
 NEAR_DETAIL = 10                   # ``AecFile.detail_version`` of a packed layer with near-frequency contexts
+ZEROS_VERSION = 11
 ADAPTIVE_VERSIONS = (ADAPTIVE_VERSION, NEAR_VERSION)     # every field, the adaptive bytes included
 SCALED_VERSIONS = (SCALED_VERSION, UPFILTER_VERSION)
-FULL_VERSIONS = (*SCALED_VERSIONS, *ADAPTIVE_VERSIONS)   # every field up to the filter after scaling up
+FULL_VERSIONS = (*SCALED_VERSIONS, *ADAPTIVE_VERSIONS, ZEROS_VERSION)   # every field up to the filter after scaling up
 PACKED_LAYOUTS = (PACKED_DETAIL, NEAR_DETAIL)
 MODES = ("L", "RGB", "LA", "RGBA")
 _FIXED = struct.Struct(">4sBB8sIIBI")
@@ -88,6 +97,8 @@ _FILTER = struct.Struct(">8sB")
 _INTERVALS = struct.Struct(">3s")
 _CODED = struct.Struct(">II")
 _ADAPTIVE = struct.Struct(">2s")
+_ZEROS = struct.Struct(">8s")
+_NO_ADAPTIVE = bytes(2)
 _NO_FILTER = bytes(8)
 _NO_INTERVALS = bytes(3)
 HEADER_SIZE = _FIXED.size           # 27 bytes before the stage table (version 1)
@@ -115,7 +126,8 @@ class AecFile:
     coded_height: int = 0
     upfilter_id: bytes = b""     # 8 bytes: the filter to run after scaling up (version 8)
     upfilter_class: int = 0
-    adaptive: bytes = b""        # 2 bytes: how the detail layer's steps adapt to each block (versions 9-10)
+    adaptive: bytes = b""        # 2 bytes: how the detail layer's steps adapt to each block (versions 9-11)
+    zeros_id: bytes = b""        # 8 bytes: the zero tables the stages are coded with (version 11)
 
     @property
     def stage_count(self) -> int:
@@ -132,6 +144,8 @@ class AecFile:
 
     @property
     def version(self) -> int:
+        if self.zeros_id:
+            return ZEROS_VERSION
         if self.adaptive:
             return NEAR_VERSION if self.detail_version == NEAR_DETAIL else ADAPTIVE_VERSION
         if self.scaled:
@@ -161,6 +175,11 @@ class AecFile:
             raise ValueError("a filter class after scaling up, but no such filter")
         if self.filter_class and not self.filter_id:
             raise ValueError("a post-filter class, but no post-filter")
+        if self.zeros_id:
+            if len(self.zeros_id) != 8 or self.zeros_id == _NO_FILTER:
+                raise ValueError("the zero tables' id is 8 bytes, not all zero")
+            if self.detail and self.detail_version != NEAR_DETAIL:
+                raise ValueError("a version 11 file's detail layer has near-frequency contexts, packed")
         if self.adaptive:
             if len(self.adaptive) != 2 or not self.detail:
                 raise ValueError("adaptive quantization is 2 bytes, in a file with a detail layer")
@@ -169,7 +188,7 @@ class AecFile:
             if self.filter_id == _NO_FILTER:
                 raise ValueError("a post-filter id of zeros means none in versions 9-10")
         elif self.detail and self.detail_version == NEAR_DETAIL:
-            raise ValueError("a detail layer with near-frequency contexts is in version 10 files only, "
+            raise ValueError("a detail layer with near-frequency contexts is in version 10-11 files only, "
                              "which have adaptive steps")
         if self.scaled:
             self._check_scaled()
@@ -202,10 +221,12 @@ class AecFile:
             head += _INTERVALS.pack(self.intervals or _NO_INTERVALS)
         if full:
             head += _CODED.pack(self.coded_width, self.coded_height)
-        if self.upfilter_id or self.adaptive:
+        if self.upfilter_id or self.adaptive or self.zeros_id:
             head += _FILTER.pack(self.upfilter_id or _NO_FILTER, self.upfilter_class)
-        if self.adaptive:
-            head += _ADAPTIVE.pack(self.adaptive)
+        if self.adaptive or self.zeros_id:
+            head += _ADAPTIVE.pack(self.adaptive or _NO_ADAPTIVE)
+        if self.zeros_id:
+            head += _ZEROS.pack(self.zeros_id)
         table = struct.pack(f">{len(self.stages)}I", *(len(s) for s in self.stages))
         body = head + table + b"".join(self.stages) + self.detail + self.alpha
         return body + struct.pack(">I", zlib.crc32(body))
@@ -225,8 +246,10 @@ class AecFile:
     def header_size(self) -> int:
         """Bytes before the stage table."""
         if self.version in FULL_VERSIONS:
+            extended = self.upfilter_id or self.adaptive or self.zeros_id
             return HEADER_SIZE + _DETAIL_LEN.size + _FILTER.size + _INTERVALS.size + _CODED.size \
-                + (_FILTER.size if self.upfilter_id or self.adaptive else 0) + (_ADAPTIVE.size if self.adaptive else 0)
+                + (_FILTER.size if extended else 0) + (_ADAPTIVE.size if self.adaptive or self.zeros_id else 0) \
+                + (_ZEROS.size if self.zeros_id else 0)
         return (HEADER_SIZE + (_DETAIL_LEN.size if self.detail or self.filter_id else 0)
                 + (_FILTER.size if self.filter_id else 0) + (_INTERVALS.size if self.intervals else 0))
 
@@ -392,13 +415,14 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     (alpha_len,) = struct.unpack_from(">I", data, HEADER_SIZE - 4)
     head_end, detail_len, filter_id, filter_class, intervals = HEADER_SIZE, 0, b"", 0, b""
     coded_width = coded_height = upfilter_class = 0
-    upfilter_id = adaptive = b""
+    upfilter_id = adaptive = zeros_id = b""
     if version != 1:
         head_end += _DETAIL_LEN.size + (_FILTER.size if version >= FILTER_VERSION else 0) \
             + (_INTERVALS.size if version >= INTERVALS_VERSION else 0) \
             + (_CODED.size if version in FULL_VERSIONS else 0) \
             + (_FILTER.size if version >= UPFILTER_VERSION else 0) \
-            + (_ADAPTIVE.size if version in ADAPTIVE_VERSIONS else 0)
+            + (_ADAPTIVE.size if version in (*ADAPTIVE_VERSIONS, ZEROS_VERSION) else 0) \
+            + (_ZEROS.size if version == ZEROS_VERSION else 0)
         if len(data) < head_end + 4:
             raise FormatError(f"truncated .aec file ({len(data)} bytes, header needs {head_end + 4})")
         (detail_len,) = _DETAIL_LEN.unpack_from(data, HEADER_SIZE)
@@ -440,8 +464,16 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
             elif not coded_width:
                 raise FormatError(f"version {version} file names a filter after scaling up but is coded "
                                   "at its own size")
-        if version in ADAPTIVE_VERSIONS:
+        if version in (*ADAPTIVE_VERSIONS, ZEROS_VERSION):
             (adaptive,) = _ADAPTIVE.unpack_from(data, coded_at + _CODED.size + _FILTER.size)
+        if version == ZEROS_VERSION:
+            (zeros_id,) = _ZEROS.unpack_from(data, coded_at + _CODED.size + _FILTER.size + _ADAPTIVE.size)
+            if zeros_id == _NO_FILTER:
+                raise FormatError("version 11 file names no zero tables")
+            if not detail_len:
+                if adaptive != _NO_ADAPTIVE:
+                    raise FormatError("version 11 file has adaptive steps but no detail layer")
+                adaptive = b""
     table_end = head_end + 4 * n_stages
     if len(data) < table_end + 4:
         raise FormatError("truncated .aec file (stage table incomplete)")
@@ -464,11 +496,11 @@ def parse(data: bytes, max_pixels: int | None = None) -> AecFile:
     # Without a detail layer the field keeps its default, so equal files compare equal.
     detail_version = version if detail_len and version in DETAIL_VERSIONS else AecFile.detail_version
     if version in (PACKED_VERSION, *FULL_VERSIONS) and detail_len:
-        detail_version = NEAR_DETAIL if version == NEAR_VERSION else PACKED_DETAIL
+        detail_version = NEAR_DETAIL if version in (NEAR_VERSION, ZEROS_VERSION) else PACKED_DETAIL
         unpack_detail(detail, detail_version)    # refuse a malformed head here, not at decoding
     return AecFile(header.mode, header.model_id, width, height, tuple(stages), data[pos:pos + alpha_len],
                    detail, detail_version, filter_id, filter_class, intervals, coded_width, coded_height,
-                   upfilter_id, upfilter_class, adaptive)
+                   upfilter_id, upfilter_class, adaptive, zeros_id)
 
 
 def _check_class(cls, what: str) -> None:

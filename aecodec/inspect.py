@@ -54,4 +54,5 @@ def describe(data, weights=None) -> dict:
         "upfilter": {"id": f.upfilter_id.hex(), "class": f.upfilter_class} if f.upfilter_id else None,
         "adaptive": dict(zip(("strength", "floor"), f.adaptive)) if f.adaptive else None,
         "near_contexts": bool(f.detail) and f.detail_version == NEAR_DETAIL,       # version 10
+        "zero_tables": f.zeros_id.hex() or None,        # version 11: how the stages are coded
     }

@@ -17,13 +17,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors, save as save_safetensors
 
-from .card import CARD_NAME, Rung, default_weights_dir
+from .card import CARD_NAME, Rung, default_weights_dir, newest_format_version
 from .detail import Intervals
 from .errors import WeightsError
 from .model.vqvae import ModelConfig, VQVAE
 from .postfilter import PostFilter, from_tensors as postfilter_from_tensors
 
 TABLES_KEY = "entropy.freqs"
+ZEROS_KEY = "entropy.zeros"
 TRAINING_ONLY = ("quantizer.ema_count", "quantizer.ema_sum")
 
 
@@ -42,6 +43,10 @@ class LoadedWeights:
     # the card's "upfilter": the filter files coded at a reduced size name to run after
     # scaling up (format version 8), with classes by (stages, step, scale)
     upfilter: PostFilter | None = None
+    # the card's "zero_tables": P(code 0) by zero context, which version 11 files code
+    # their stages with (entropy/context.py); the id is the first 8 bytes of its sha256
+    zero_tables: np.ndarray | None = None
+    zero_tables_id: bytes = b""
 
     def postfilter_for(self, filter_id: bytes) -> PostFilter | None:
         """The filter a file names by ``filter_id``, current or earlier, or None."""
@@ -85,7 +90,45 @@ def load_weights(path: str | Path | None = None) -> LoadedWeights:
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     return LoadedWeights(config, state, freqs, card, bytes.fromhex(digest[:16]), folder,
                          _load_postfilter(card, folder, "postfilter"), _load_earlier_postfilters(card, folder),
-                         _load_postfilter(card, folder, "upfilter"))
+                         _load_postfilter(card, folder, "upfilter"), *_load_zero_tables(card, folder, config))
+
+
+def _load_zero_tables(card: dict, folder: Path, config: ModelConfig) -> tuple[np.ndarray | None, bytes]:
+    """(tables, id) of the card's "zero_tables" entry (``{"file": ..., "sha256": ...}``),
+    or (None, b"") where it names none: the encoder then writes version 10 files."""
+    entry = card.get("zero_tables")
+    if entry is None:
+        return None, b""
+    try:
+        path, sha256 = folder / entry["file"], entry["sha256"]
+    except (KeyError, TypeError) as exc:
+        raise WeightsError(f"unreadable zero_tables entry in the model card: {exc}") from None
+    tensors, digest = read_pinned(path, sha256, "zero tables")
+    if ZEROS_KEY not in tensors:
+        raise WeightsError(f"zero tables file {path} holds no {ZEROS_KEY}")
+    zeros = tensors[ZEROS_KEY].numpy().astype(np.int64)
+    from .entropy import TableError, validate_zero_tables
+    try:
+        validate_zero_tables(zeros, config.stages, config.groups)
+    except TableError as exc:
+        raise WeightsError(str(exc)) from None
+    return zeros, bytes.fromhex(digest[:16])
+
+
+def save_zero_tables(folder: str | Path, zeros: np.ndarray, entry: dict) -> dict:
+    """Write ``zeros`` (entropy.tables.quantize_zero_counts) beside a card and name them
+    in it under "zero_tables" with ``entry``'s notes; returns the new card."""
+    folder = Path(folder)
+    blob = save_safetensors({ZEROS_KEY: torch.from_numpy(zeros.astype(np.uint16))},   # entries < 2**16
+                            metadata={"format": "aecodec-zero-tables"})
+    digest = hashlib.sha256(blob).hexdigest()
+    name = f"zero-tables-{digest[:16]}.safetensors"
+    (folder / name).write_bytes(blob)
+    card = json.loads((folder / CARD_NAME).read_text())
+    card["zero_tables"] = {**entry, "file": name, "sha256": digest}
+    card["format_version"] = newest_format_version(card)
+    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    return card
 
 
 def read_pinned(path: Path, sha256: str, what: str) -> tuple[dict, str]:

@@ -175,7 +175,7 @@ def test_size_budgets_pick_the_best_file_that_fits(codec, photo_crop):
     from aecodec.format import parse
     full = codec.encode(photo_crop, max(codec.qualities))
     base = aecodec.truncate(full, len(full) - 1)          # the detail layer dropped
-    assert parse(base).version == 1
+    assert parse(base).version == 11 and not parse(base).detail        # the stages stay coded with zero tables
     assert codec.encode(photo_crop, max_bytes=len(full)) == full
     for budget in (len(full) // 3, len(full) // 2, (len(base) + len(full)) // 2, len(full) - 1):
         data = codec.encode(photo_crop, max_bytes=budget)
@@ -312,10 +312,10 @@ def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_cro
     """Format version 7, written at commit e0d926a at its quality 3 (3 stages + step 54,
     coded at half size) from the ``photo_crop`` fixture, and version 8, the same file
     plus the id and class of the filter after scaling up, written at cb43285. This
-    release writes the same stages as version 10, its detail layer's steps adapted to
-    each block (TRAINING_LOG Part 26) and its levels coded with near-frequency contexts
-    (Part 27), naming the retrained filter after scaling up (Part 25); both earlier
-    files still decode to their own pixels."""
+    release writes the same indices as version 11, its stages coded with zero tables
+    (Part 28), its detail layer's steps adapted to each block (TRAINING_LOG Part 26) and
+    its levels coded with near-frequency contexts (Part 27), naming the retrained filter
+    after scaling up (Part 25); both earlier files still decode to their own pixels."""
     from aecodec import detail
     from aecodec.format import parse
     data_dir = Path(__file__).parent / "data"
@@ -324,7 +324,9 @@ def test_scaled_files_of_the_previous_release_keep_their_pixels(codec, photo_cro
     assert (f7.version, f7.coded_size, f7.stage_count) == (7, (32, 48), 3) and f8.version == 8
     assert f8.without_upfilter().to_bytes() == v7 and len(v8) - len(v7) == 9
     now = parse(codec.encode(photo_crop, 3))
-    assert (now.version, now.stages, now.coded_size) == (10, f7.stages, f7.coded_size)
+    assert (now.version, now.coded_size) == (11, f7.coded_size)
+    assert (codec.entropy_decode(now.stages, *now.coded_size, now.zeros_id)
+            == codec.entropy_decode(f7.stages, *f7.coded_size, b"")).all()
     assert now.adaptive == detail.ADAPTIVE.to_bytes() and now.upfilter_class == f8.upfilter_class
     assert now.upfilter_id == codec.weights.upfilter.filter_id != f8.upfilter_id
     for data, name in ((v7, "format-v7-q3"), (v8, "format-v8-q3")):
@@ -366,12 +368,13 @@ def test_version_9_files_of_the_previous_release_keep_their_pixels(codec, qualit
 
 
 @pytest.mark.parametrize("quality, coded_size", [(6, (51, 77)), (7, (64, 96))])
-def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, coded_size):
-    """Golden bytes and pixels of this release's qualities 6 and 7: format version 10,
-    whose detail layer codes its levels with near-frequency contexts, at adaptive
-    strength 14 (TRAINING_LOG Part 27). The same stages as the version 9 file of the
-    previous release; those levels recoded with the version 10 contexts decode to its
-    pixels (tests/test_detail.py, where a larger photo shows the bytes they save)."""
+def test_version_10_files_of_the_previous_release_keep_their_pixels(codec, quality, coded_size):
+    """Format version 10, written at cfb09ad at its qualities 6 and 7 from the
+    ``photo_crop`` fixture: its detail layer codes its levels with near-frequency
+    contexts, at adaptive strength 14 (TRAINING_LOG Part 27). The same stages as the
+    version 9 file of the release before; those levels recoded with the version 10
+    contexts decode to its pixels (tests/test_detail.py, where a larger photo shows the
+    bytes they save)."""
     from dataclasses import replace
     from aecodec import detail
     from aecodec.format import NEAR_DETAIL, pack_detail, parse
@@ -379,17 +382,16 @@ def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, c
     golden = (data_dir / f"format-v10-q{quality}.aec").read_bytes()
     f, before = parse(golden), parse((data_dir / f"format-v9-q{quality}.aec").read_bytes())
     rung = codec.ladder[quality - 1]
-    assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (10, coded_size, 3, detail.ADAPTIVE.to_bytes())
+    assert (f.version, f.coded_size, f.stage_count, f.adaptive) == (10, coded_size, 3, bytes((14, 58)))
     assert f.filter_class == codec.weights.postfilter.class_for(3, rung.step)
     if rung.scale > 1:
         assert codec.weights.upfilter.class_rungs[f.upfilter_class] == rung
     assert f.stages == before.stages and before.adaptive == bytes((10, 58))
-    assert codec.encode(photo_crop, quality) == golden
     want = np.asarray(Image.open(data_dir / f"format-v10-q{quality}.decoded.png"))
     assert (codec.decode_pixels(golden).rgb == want).all()
     # version 9's levels recoded in version 10's layout: the same pixels as the version 9 file
     payload, layout = before.unpacked_detail()
-    cells = detail.activity(codec.entropy_decode(before.stages, *before.coded_size))
+    cells = detail.activity(codec.entropy_decode(before.stages, *before.coded_size, b""))
     levels = detail.decode_levels(payload, before.coded_size, cells, layout)
     recoded = detail.recode(levels, before.coded_size, cells)
     same = detail.decode_levels(recoded, before.coded_size, cells, detail.NEAR_VERSION)
@@ -397,6 +399,39 @@ def test_golden_files_with_near_frequency_contexts(codec, photo_crop, quality, c
     again = replace(before, detail=pack_detail(recoded, NEAR_DETAIL), detail_version=NEAR_DETAIL)
     assert again.version == 10 and (codec.decode_pixels(again.to_bytes()).rgb == np.asarray(
         Image.open(data_dir / f"format-v9-q{quality}.decoded.png"))).all()
+
+
+@pytest.mark.parametrize("quality, coded_size, previous", [(2, (32, 48), "format-v8-q2.aec"),
+                                                            (6, (51, 77), "format-v10-q6.aec"),
+                                                            (7, (64, 96), "format-v10-q7.aec")])
+def test_golden_files_with_zero_tables(codec, photo_crop, quality, coded_size, previous):
+    """Golden bytes and pixels of this release's qualities 2, 6 and 7: format version 11,
+    whose stages are coded with the card's zero tables (TRAINING_LOG Part 28). They hold
+    the indices of the previous release's files of the same rung (cfb09ad wrote
+    ``format-v8-q2.aec``), in fewer bytes, and the same detail layer, so they decode to
+    the same pixels."""
+    from dataclasses import replace
+    from aecodec.format import parse
+    data_dir = Path(__file__).parent / "data"
+    golden = (data_dir / f"format-v11-q{quality}.aec").read_bytes()
+    f, before = parse(golden), parse((data_dir / previous).read_bytes())
+    assert (f.version, f.coded_size, f.stage_count, f.zeros_id) == (11, coded_size, before.stage_count, codec.zeros_id)
+    assert codec.encode(photo_crop, quality) == golden
+    want = np.asarray(Image.open(data_dir / f"format-v11-q{quality}.decoded.png"))
+    assert (codec.decode_pixels(golden).rgb == want).all()
+    old = codec.entropy_decode(before.stages, *before.coded_size, b"")
+    assert (codec.entropy_decode(f.stages, *f.coded_size, f.zeros_id) == old).all()
+    assert sum(map(len, f.stages)) <= sum(map(len, before.stages))     # whole 4-byte words: equal on this crop
+    if f.detail:
+        assert f.detail == before.detail
+        assert (want == np.asarray(Image.open(data_dir / previous.replace(".aec", ".decoded.png")))).all()
+    # the 18-context tables alone do not read these stages
+    with pytest.raises(Exception, match="does not decode|not what the encoder writes"):
+        codec.entropy_decode(f.stages, *f.coded_size, b"")
+    # a file naming zero tables these weights do not have is refused, naming them
+    other = replace(f, zeros_id=b"\x01" * 8).to_bytes()
+    with pytest.raises(Exception, match="zero tables 0101010101010101"):
+        codec.decode_pixels(other)
 
 
 def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
@@ -414,9 +449,12 @@ def test_a_packed_head_the_coder_words_do_not_fit_is_refused(codec):
 
 
 def test_encoder_writes_what_the_previous_release_wrote(codec, kodak_dir):
-    """Stage payloads are byte for byte what that release wrote from the same photo:
-    without the post-filter's header fields (version 4), the file is that release's
-    version 1 file, which it can read."""
+    """The indices are what that release wrote from the same photo, and coded without
+    the zero tables, the stage payloads are byte for byte its own: without the zero
+    tables and the post-filter's header fields, the file is that release's version 1
+    file, which it can read."""
+    from dataclasses import replace
+    from aecodec.entropy import encode_stage
     from aecodec.format import parse
     with Image.open(kodak_dir / "kodim23.png") as im:
         crop = np.asarray(im.convert("RGB"))[200:264, 300:396].copy()
@@ -424,5 +462,8 @@ def test_encoder_writes_what_the_previous_release_wrote(codec, kodak_dir):
     q5 = (data_dir / "release-0.1-q5.aec").read_bytes()
     q11 = (data_dir / "release-0.1-q11.aec").read_bytes()
     f = parse(codec.encode_at(crop, 5))             # 5 stages, no detail layer (release 0.1's q5)
-    assert f.version == 4 and f.without_filter().to_bytes() == q5
+    indices = codec.entropy_decode(f.stages, f.height, f.width, f.zeros_id)
+    assert f.version == 11 and (indices == codec.entropy_decode(parse(q5).stages, f.height, f.width, b"")).all()
+    old = replace(f, stages=tuple(encode_stage(codec.freqs, indices, s) for s in range(5)), zeros_id=b"")
+    assert old.version == 4 and old.without_filter().to_bytes() == q5
     assert psnr(crop, codec.decode_pixels(q11).rgb) > psnr(crop, codec.decode_pixels(q5).rgb) > 25

@@ -180,8 +180,10 @@ def test_info_shows_the_detail_layer(photo_png):
     r = run("compress", photo_png, "-q", "13")
     assert r.exit_code == 0, r.output
     r = run("info", photo_png.with_suffix(".aec"))
-    assert r.exit_code == 0 and "format version: 10" in r.output and "post-filter:" in r.output
+    assert r.exit_code == 0 and "format version: 11" in r.output and "post-filter:" in r.output
     assert "held to intervals 32/8/19 (1/64 step)" in r.output
+    from aecodec.codec import Codec
+    assert f"stages:         3, coded with zero tables {Codec().zeros_id.hex()}\n" in r.output
     line = r.output.split("detail layer:")[1].splitlines()[0]
     assert " bytes" in line and line.endswith(", tilt 1.5 luma, 3 colour, colour x1.25, steps per block "
                                               f"(strength {detail.ADAPTIVE.strength}, floor {detail.ADAPTIVE.floor})"

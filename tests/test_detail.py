@@ -325,13 +325,13 @@ def test_detail_qualities_in_the_codec(codec, photo_crop):
     top = max(codec.qualities)
     data = codec.encode(photo_crop, top)
     f = parse(data)
-    assert f.version == 10 and f.detail_version == NEAR_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1].stages
+    assert f.version == 11 and f.detail_version == NEAR_DETAIL and f.detail and f.stage_count == codec.ladder[top - 1].stages
     assert detail.Adaptive.from_bytes(f.adaptive) == detail.ADAPTIVE
     out = codec.decode_pixels(data).rgb
     base_only = codec.encode_at(photo_crop, f.stage_count)          # the same stages, no detail layer
     assert psnr(photo_crop, out) > psnr(photo_crop, codec.decode_pixels(base_only).rgb) + 1
     cut = aecodec.truncate(data, len(data) - 1)          # the detail layer goes first
-    assert parse(cut).version == 1 and parse(cut).stage_count == f.stage_count
+    assert parse(cut).version == 11 and not parse(cut).detail and parse(cut).stage_count == f.stage_count
     assert codec.decode_pixels(cut).rgb.shape == photo_crop.shape
     batch = codec.decode_pixels_many([data, data], batch=2)
     assert all((b.rgb == out).all() for b in batch)

@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from aecodec.entropy import (NUM_CONTEXTS, PayloadError, TABLE_TOTAL, context, count_indices,
-                             decode_stage, encode_stage, quantize_counts)
+from aecodec.entropy import (NUM_CONTEXTS, PayloadError, TABLE_TOTAL, context, count_indices, count_zeros,
+                             decode_stage, encode_stage, min_bits_with_zeros, quantize_counts,
+                             quantize_zero_counts)
+from aecodec.entropy.context import ZERO_CONTEXTS, ZERO_GROUP_SET, checkerboard, zero_context
 
 
 def _random_indices(seed, stages=3, groups=5, h=6, w=7, k=16):
@@ -68,3 +70,82 @@ def test_bad_payload_is_a_clean_error():
 
 
 GOLDEN_STAGE0 = "0e910f5f34a0caf300000000"  # recorded with constriction 0.5.0
+
+
+# -- version 11: zero tables -------------------------------------------------------------
+
+def _zero_tables(indices):
+    counts = np.zeros((indices.shape[0], -(-indices.shape[1] // ZERO_GROUP_SET), ZERO_CONTEXTS, 2), np.int64)
+    count_zeros(counts, indices)
+    return quantize_zero_counts(counts)
+
+
+def _zero_context_by_hand(prev, cur, g, i, j):
+    """The documented zero context of one position, spelled out term by term."""
+    h, w = cur.shape[1:]
+    near = [(i + di, j + dj) for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)) if 0 <= i + di < h and 0 <= j + dj < w]
+    same = around = busy = 0
+    if prev is not None:
+        same = int(prev[g, i, j] != 0)
+        around = sum(prev[g, a, b] != 0 for a, b in near)
+        busy = sum(int((prev[:, i, j] != 0).sum()) >= e for e in (1, 2, 4, 8, 16))
+    earlier = sum(int((cur[:g, i, j] != 0).sum()) >= e for e in (1, 2, 3, 5, 8))
+    last = int(g > 0 and cur[g - 1, i, j] != 0)
+    phase = 1 + sum(cur[g, a, b] != 0 for a, b in near) if (i + j) % 2 else 0
+    return ((((same * 5 + around) * 6 + busy) * 6 + earlier) * 2 + last) * 6 + phase
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_context_is_the_documented_one(seed):
+    idx = _random_indices(seed, stages=2, groups=20, h=4, w=5) * (np.random.default_rng(seed).random((2, 20, 4, 5)) < 0.5)
+    for s, prev in ((0, None), (1, idx[0])):
+        for g in (0, 1, 7, 19):
+            ctx = zero_context(prev, idx[s], g, checkerboard(4, 5))
+            want = [[_zero_context_by_hand(prev, idx[s], g, i, j) for j in range(5)] for i in range(4)]
+            assert ctx.tolist() == want
+            assert 0 <= ctx.min() and ctx.max() < ZERO_CONTEXTS
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_round_trip_with_zero_tables(seed):
+    idx = _random_indices(seed, groups=9, h=5, w=8)
+    freqs, zeros = _tables(idx), _zero_tables(idx)
+    prev = None
+    for s in range(idx.shape[0]):
+        payload = encode_stage(freqs, idx, s, zeros)
+        prev = decode_stage(freqs, payload, prev, s, 9, 5, 8, zeros)
+        assert np.array_equal(prev, idx[s])
+        assert 8 * len(payload) + 64 >= 5 * 8 * min_bits_with_zeros(freqs, zeros)[s]
+
+
+def test_zero_tables_code_sparse_indices_in_fewer_bytes():
+    """Where zeros cluster (a busy place stays busy), the zero contexts see it."""
+    rng = np.random.default_rng(7)
+    busy = rng.random((1, 1, 24, 24)) < 0.15
+    busy = busy | np.roll(busy, 1, 2) | np.roll(busy, 1, 3)
+    idx = np.where(busy & (rng.random((3, 8, 24, 24)) < 0.8), rng.integers(1, 16, (3, 8, 24, 24)), 0)
+    freqs, zeros = _tables(idx), _zero_tables(idx)
+    old = sum(len(encode_stage(freqs, idx, s)) for s in range(3))
+    new = sum(len(encode_stage(freqs, idx, s, zeros)) for s in range(3))
+    assert new < 0.97 * old
+
+
+def test_zero_tables_golden_bytes():
+    """Version 11's coded bytes of a fixed input never change."""
+    idx = _random_indices(42, stages=2, groups=5, h=3, w=4)
+    freqs, zeros = _tables(idx), _zero_tables(idx)
+    assert encode_stage(freqs, idx, 1, zeros).hex() == GOLDEN_ZEROS_STAGE1
+    assert np.array_equal(decode_stage(freqs, bytes.fromhex(GOLDEN_ZEROS_STAGE1), idx[0], 1, 5, 3, 4, zeros), idx[1])
+
+
+def test_zero_tables_refuse_trailing_words():
+    idx = _random_indices(5)
+    freqs, zeros = _tables(idx), _zero_tables(idx)
+    payload = encode_stage(freqs, idx, 0, zeros)
+    with pytest.raises(PayloadError):
+        decode_stage(freqs, payload + b"\x00\x00\x00\x01", None, 0, 5, 6, 7, zeros)
+    with pytest.raises(PayloadError):       # nor do the 18-context tables read them
+        decode_stage(freqs, payload, None, 0, 5, 6, 7)
+
+
+GOLDEN_ZEROS_STAGE1 = "6ef1f0466b1aaddf7b3f5bb64320730d"  # recorded with constriction 0.5.0

@@ -35,8 +35,16 @@ LAYOUT_10 = LAYOUT_3[:20] + bytes(range(100, 106)) + LAYOUT_3[20:]
 NEAR = replace(ADAPTED, detail=pack_detail(LAYOUT_10, NEAR_DETAIL), detail_version=NEAR_DETAIL)
 NEAR_PLAIN = replace(NEAR, filter_id=b"", filter_class=0, intervals=b"")
 NEAR_UP = replace(ADAPTED_UP, detail=NEAR.detail, detail_version=NEAR_DETAIL)
+# Version 11: every field of version 10 and the id of the zero tables its stages are
+# coded with, with or without a detail layer.
+ZEROS_ID = b"\x5a\x11\x22\x33\x44\x55\x66\x77"
+ZEROS = replace(NEAR, zeros_id=ZEROS_ID)
+ZEROS_UP = replace(NEAR_UP, zeros_id=ZEROS_ID)
+ZEROS_BARE = replace(SAMPLE, zeros_id=ZEROS_ID)
+ZEROS_SCALED = replace(SCALED, zeros_id=ZEROS_ID)
 SAMPLES = [SAMPLE, DETAILED, FILTERED, FILTERED_BASE, HELD, PACKED, SCALED, SCALED_HELD, UPFILTERED,
-           UPFILTERED_BASE, ADAPTED, ADAPTED_PLAIN, ADAPTED_UP, NEAR, NEAR_PLAIN, NEAR_UP]
+           UPFILTERED_BASE, ADAPTED, ADAPTED_PLAIN, ADAPTED_UP, NEAR, NEAR_PLAIN, NEAR_UP,
+           ZEROS, ZEROS_UP, ZEROS_BARE, ZEROS_SCALED]
 
 
 def test_golden_bytes():
@@ -273,11 +281,12 @@ def test_bad_scaled_files_are_refused(bad, message):
 # Where versions 7-9 keep each header field: (offset, struct format).
 _FIELDS = {"version": (4, ">B"), "detail_len": (27, ">I"), "filter_id": (31, ">8s"), "filter_class": (39, ">B"),
            "intervals": (40, ">3s"), "coded_width": (43, ">I"), "coded_height": (47, ">I"),
-           "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B")}
+           "upfilter_id": (51, ">8s"), "upfilter_class": (59, ">B"), "adaptive": (60, ">2s"),
+           "zeros_id": (62, ">8s")}
 
 
 def _rewritten(f, **fields):
-    """The bytes of version 7-10 file ``f`` with header fields replaced and the CRC made valid again."""
+    """The bytes of version 7-11 file ``f`` with header fields replaced and the CRC made valid again."""
     data = bytearray(f.to_bytes()[:-4])
     for name, value in fields.items():
         struct.pack_into(_FIELDS[name][1], data, _FIELDS[name][0], value)
@@ -359,10 +368,45 @@ def test_near_frequency_contexts_stay_with_the_detail_layer():
     assert (cut.version, cut.detail, cut.adaptive) == (1, b"", b"") and parse(cut.to_bytes()) == cut
     assert cut == fit(ADAPTED, len(ADAPTED.to_bytes()) - 1)
     assert fit(NEAR_UP, len(NEAR_UP.to_bytes()) - 1).version == 7
-    with pytest.raises(ValueError, match="version 10 files only"):
+    with pytest.raises(ValueError, match="version 10-11 files only"):
         replace(NEAR, adaptive=b"").to_bytes()
     with pytest.raises(FormatError, match="ends inside"):      # version 9's layer read with version 10's head
         parse(_rewritten(ADAPTED, version=10))
+
+
+def test_zero_tables_stay_with_the_stages():
+    """Version 11 names the zero tables its stages are coded with: dropping the detail
+    layer, the filters or stages keeps it (the stages are coded the same)."""
+    for f in (ZEROS, ZEROS_UP, ZEROS_BARE, ZEROS_SCALED):
+        assert f.version == 11 and parse(f.to_bytes()) == f
+        assert len(f.to_bytes()) == f.header_size + 4 * len(f.stages) + sum(map(len, f.stages)) \
+            + len(f.detail) + len(f.alpha) + 4
+    cut = fit(ZEROS, len(ZEROS.to_bytes()) - 1)
+    assert (cut.version, cut.detail, cut.adaptive, cut.zeros_id) == (11, b"", b"", ZEROS_ID)
+    assert parse(cut.to_bytes()) == cut
+    assert parse(ZEROS.without_filter().to_bytes()).version == 11
+    assert ZEROS_UP.without_upfilter().version == 11
+    assert parse(ZEROS_BARE.to_bytes()).header_size == HEADER_SIZE + 4 + 9 + 3 + 8 + 9 + 2 + 8
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"zeros_id": bytes(8)}, "names no zero tables"),
+    ({"adaptive": b"\x0a\x3a"}, "adaptive steps but no detail layer"),
+    ({"version": 10}, "declared|truncated|without a detail layer"),
+])
+def test_bad_version_11_fields(fields, message):
+    with pytest.raises(FormatError, match=message):
+        parse(_rewritten(ZEROS_BARE, **fields))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (replace(ZEROS_BARE, zeros_id=bytes(8)), "not all zero"),
+    (replace(ZEROS_BARE, zeros_id=b"\x01" * 7), "8 bytes"),
+    (replace(ZEROS, detail=PACKED.detail, detail_version=PACKED_DETAIL), "near-frequency contexts"),
+])
+def test_unwritable_version_11_files(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bad.to_bytes()
 
 
 def test_adaptive_steps_stay_with_the_detail_layer():
@@ -462,7 +506,8 @@ def _with_header(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"version": 11}, "version 11"),
+    ({"version": 12}, "version 12"),
+    ({"version": 11}, "truncated|declared|coded size|no zero tables"),
     ({"version": 10}, "truncated|declared|coded size|without a detail layer"),
     ({"version": 9}, "truncated|declared|coded size|without a detail layer"),
     ({"version": 8}, "truncated|declared|coded size"),

@@ -149,8 +149,7 @@ def test_files_name_the_filter_and_decode_through_it(codec, photo_crop):
     for (stages, step, scale), data in cases:
         f = parse(data)
         cls = filt.class_for(stages, step)
-        assert (f.version, f.filter_id, f.filter_class) == (10 if step else 8 if scale > 1 else 4,
-                                                           filt.filter_id, cls)
+        assert (f.version, f.filter_id, f.filter_class) == (11, filt.filter_id, cls)     # the card's zero tables
         up = codec.weights.upfilter
         assert (f.upfilter_id, f.upfilter_class) == ((up.filter_id, up.class_for(stages, step, scale))
                                                      if scale > 1 else (b"", 0))
@@ -434,11 +433,11 @@ def test_fit_through_intervals_installs_a_filter_held_to_them(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 10    # detail layers
+    assert card["postfilter"]["intervals"] == [32, 8, 19] and card["format_version"] == 11    # zero tables
     assert codec.weights.postfilter.filter_id.hex() in [e["filter_id"] for e in card["earlier_postfilters"]]
     mine = Codec(str(weights), device="cpu")
     f = parse(mine.encode_at(orig[0, :64, :96], 4, 27.0))
-    assert (f.version, f.intervals) == (10, bytes([32, 8, 19]))
+    assert (f.version, f.intervals) == (11, bytes([32, 8, 19]))
 
 
 def test_training_holds_the_output_as_the_decoder_does(codec, photo_crop):
@@ -513,15 +512,15 @@ def test_pairs_after_the_decoder(codec, tmp_path):
     result = CliRunner().invoke(main, ["install", str(weights), str(run)])
     assert result.exit_code == 0 and "after scaling up" in result.output, result.output
     card = json.loads((weights / "model.json").read_text())
-    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 10
+    assert card["upfilter"]["sha256"] == shipped["sha256"] and card["format_version"] == 11
     assert Codec(str(weights), device="cpu").encode_at(orig[0, :64, :96], *rung) == \
         codec.encode_at(orig[0, :64, :96], *rung)
 
 
 def test_a_filter_without_intervals_still_writes_adaptive_steps(tmp_path, photo_crop):
     """A card whose post-filter gives no intervals (as before format version 5): files
-    with a detail layer are version 10 with zero intervals, and decode through the filter
-    unheld."""
+    with a detail layer are version 11 (10 without the card's zero tables) with zero
+    intervals, and decode through the filter unheld."""
     import json
     import shutil
     from aecodec.card import default_weights_dir
@@ -536,5 +535,5 @@ def test_a_filter_without_intervals_still_writes_adaptive_steps(tmp_path, photo_
     for quality in (3, 7):                           # scaled and at full size
         data = mine.encode(photo_crop, quality)
         f = parse(data)
-        assert (f.version, f.intervals, f.filter_id) == (10, b"", mine.weights.postfilter.filter_id)
+        assert (f.version, f.intervals, f.filter_id) == (11, b"", mine.weights.postfilter.filter_id)
         assert mine.decode_pixels(data).rgb.shape == photo_crop.shape

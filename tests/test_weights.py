@@ -132,16 +132,19 @@ def test_installing_a_filter_keeps_the_one_it_replaces(weights_copy, tmp_path):
 
 
 def test_a_card_states_the_newest_format_version_its_encoder_writes():
-    """``format_version`` follows the ladder and the filters the card names (the shipped
-    card: detail layers, whose steps adapt to each block, coded with near-frequency
-    contexts: version 10)."""
+    """``format_version`` follows the ladder and the tables and filters the card names
+    (the shipped card: zero tables, version 11; without them, detail layers whose steps
+    adapt to each block, coded with near-frequency contexts: version 10)."""
     import copy
     from aecodec.card import default_card, newest_format_version
     card = copy.deepcopy(default_card())
-    assert newest_format_version(card) == card["format_version"] == 10
+    assert newest_format_version(card) == card["format_version"] == 11
+    del card["zero_tables"]
+    assert newest_format_version(card) == 10
     del card["postfilter"], card["upfilter"]
     assert newest_format_version(card) == 10
     card = copy.deepcopy(default_card())
+    del card["zero_tables"]
     card["config"]["ladder"] = [[2, 0, 2], [3, 0]]
     assert newest_format_version(card) == 8
     del card["upfilter"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from .context import context
+from .context import (ZERO_GROUP_SET, checkerboard, context, nonzero_neighbours, previous_busy, second_half_term,
+                      zero_context_before)
+from .tables import TABLE_TOTAL
 
 
 class PayloadError(ValueError):
@@ -23,37 +25,84 @@ def _probabilities(freqs_sg: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     return freqs_sg[ctx.ravel()].astype(np.float64)
 
 
-def _encode(freqs_s: np.ndarray, current: np.ndarray, previous: np.ndarray | None) -> bytes:
+class _ZeroModel:
+    """The version 11 rows of one stage (``tables.zero_rows``, computed in float64 on
+    exact integers): the 18-context rows with P(code 0) from the zero tables."""
+
+    def __init__(self, freqs_s: np.ndarray, zeros_s: np.ndarray, previous: np.ndarray | None, h: int, w: int):
+        self.rows = freqs_s.astype(np.float64)                       # [G, C, K]
+        self.rest = self.rows[:, :, 1:].sum(-1)                      # [G, C]
+        self.zeros = zeros_s.astype(np.float64)                      # [G / set, Z]
+        self.previous, self.busy = previous, previous_busy(previous)
+        self.around = None if previous is None else nonzero_neighbours(previous)   # [G, h, w]
+        second = checkerboard(h, w).ravel()
+        self.first, self.second = np.flatnonzero(~second), np.flatnonzero(second)
+
+    def before(self, current: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """(18-context, zero context without the checkerboard term), flat, of group g."""
+        around = None if self.around is None else self.around[g]
+        return (context(self.previous, current, g, around).ravel(),
+                zero_context_before(self.previous, current, g, self.busy, around).ravel())
+
+    def probabilities(self, g: int, ctx: np.ndarray, zctx: np.ndarray) -> np.ndarray:
+        zero = self.zeros[g // ZERO_GROUP_SET, zctx]
+        rows = self.rows[g, ctx]
+        rows[:, 1:] *= (TABLE_TOTAL - zero)[:, None]
+        rows[:, 0] = zero * self.rest[g, ctx]
+        return rows
+
+
+def _encode(freqs_s: np.ndarray, current: np.ndarray, previous: np.ndarray | None,
+            zeros_s: np.ndarray | None = None) -> bytes:
     enc = constriction.stream.queue.RangeEncoder()
+    model = None if zeros_s is None else _ZeroModel(freqs_s, zeros_s, previous, *current.shape[1:])
     for g in range(current.shape[0]):
-        ctx = context(previous, current, g)
-        enc.encode(current[g].ravel().astype(np.int32), _FAMILY, _probabilities(freqs_s[g], ctx))
+        symbols = current[g].ravel().astype(np.int32)
+        if model is None:
+            enc.encode(symbols, _FAMILY, _probabilities(freqs_s[g], context(previous, current, g)))
+            continue
+        ctx, zctx = model.before(current, g)
+        term = second_half_term(current[g]).ravel()
+        first, second = model.first, model.second
+        enc.encode(symbols[first], _FAMILY, model.probabilities(g, ctx[first], zctx[first]))
+        enc.encode(symbols[second], _FAMILY, model.probabilities(g, ctx[second], zctx[second] + term[second]))
     return enc.get_compressed().astype("<u4").tobytes()
 
 
-def encode_stage(freqs: np.ndarray, indices: np.ndarray, s: int) -> bytes:
-    """freqs: [S, G, C, K] int tables; indices: [n, G, h, w] (stages <= s used)."""
-    return _encode(freqs[s], indices[s], indices[s - 1] if s else None)
+def encode_stage(freqs: np.ndarray, indices: np.ndarray, s: int, zeros: np.ndarray | None = None) -> bytes:
+    """freqs: [S, G, C, K] int tables; indices: [n, G, h, w] (stages <= s used); with
+    ``zeros`` ([S, G / set, Z], tables.quantize_zero_counts) the version 11 coding."""
+    return _encode(freqs[s], indices[s], indices[s - 1] if s else None, None if zeros is None else zeros[s])
 
 
 def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
-                 s: int, groups: int, height: int, width: int) -> np.ndarray:
+                 s: int, groups: int, height: int, width: int, zeros: np.ndarray | None = None) -> np.ndarray:
     """Inverse of encode_stage: returns indices [G, h, w] of stage s."""
     if len(payload) % 4:
         raise PayloadError(f"stage {s + 1} payload is {len(payload)} bytes, not a whole number of words")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     out = np.zeros((groups, height, width), dtype=np.int16)      # codes < 2**15: 2 bytes per index
+    zeros_s = None if zeros is None else zeros[s]
+    model = None if zeros_s is None else _ZeroModel(freqs[s], zeros_s, previous, height, width)
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
         for g in range(groups):
-            ctx = context(previous, out, g)
-            out[g] = dec.decode(_FAMILY, _probabilities(freqs[s, g], ctx)).reshape(height, width)
+            if zeros_s is None:
+                ctx = context(previous, out, g)
+                out[g] = dec.decode(_FAMILY, _probabilities(freqs[s, g], ctx)).reshape(height, width)
+                continue
+            ctx, zctx = model.before(out, g)
+            first, second = model.first, model.second
+            plane = out[g].reshape(-1)                           # a view: the second half sees the first
+            plane[first] = dec.decode(_FAMILY, model.probabilities(g, ctx[first], zctx[first]))
+            term = second_half_term(out[g]).ravel()
+            plane[second] = dec.decode(_FAMILY, model.probabilities(g, ctx[second], zctx[second] + term[second]))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise PayloadError(f"stage {s + 1} payload does not decode: {exc}") from None
     # Only the encoder's own bytes are accepted: a payload with junk words after the
     # symbols, or with other trailing bits, decodes to symbols whose encoding differs.
-    if _encode(freqs[s], out, previous) != payload:
+    if _encode(freqs[s], out, previous, zeros_s) != payload:
         raise PayloadError(f"stage {s + 1} payload is not what the encoder writes (trailing data?)")
     return out

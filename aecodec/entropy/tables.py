@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import NUM_CONTEXTS, context
+from .context import NUM_CONTEXTS, ZERO_CONTEXTS, ZERO_GROUP_SET, checkerboard, context, zero_context
 
 TABLE_TOTAL = 1 << 16
 
@@ -49,3 +49,52 @@ def min_bits_per_position(freqs: np.ndarray) -> np.ndarray:
     decoder can refuse it before doing work proportional to the declared size."""
     p_max = freqs.max(-1) / freqs.sum(-1)                    # [S, G, C]
     return (-np.log2(p_max)).min(-1).sum(-1)                 # [S]
+
+
+# -- zero tables (file format version 11) ----------------------------------------------
+# One integer per (stage, set of ZERO_GROUP_SET groups, zero context): P(code 0) in units
+# of 2**-16, in 1 .. 2**16 - 1. The row a symbol is coded with keeps the 18-context
+# table's proportions among the other codes (``zero_rows``).
+
+def count_zeros(counts: np.ndarray, indices: np.ndarray) -> None:
+    """Accumulate (non-zero, zero) counts for one image. counts: [S, G / set, Z, 2]."""
+    second = checkerboard(*indices.shape[2:])
+    for s in range(indices.shape[0]):
+        prev = indices[s - 1] if s else None
+        for g in range(indices.shape[1]):
+            ctx = zero_context(prev, indices[s], g, second)
+            np.add.at(counts[s, g // ZERO_GROUP_SET], (ctx.ravel(), (indices[s, g] == 0).ravel().astype(np.int64)), 1)
+
+
+def quantize_zero_counts(counts: np.ndarray, prior: float = 0.5) -> np.ndarray:
+    """Counts [S, G / set, Z, 2] -> uint16 P(code 0) x 2**16, within 1 .. 2**16 - 1."""
+    p = (counts[..., 1] + prior) / (counts.sum(-1) + 2 * prior)
+    return np.clip(np.round(p * TABLE_TOTAL), 1, TABLE_TOTAL - 1).astype(np.uint16)
+
+
+def validate_zero_tables(zeros: np.ndarray, stages: int, groups: int) -> None:
+    want = (stages, -(-groups // ZERO_GROUP_SET), ZERO_CONTEXTS)
+    if zeros.shape != want:
+        raise TableError(f"zero tables have shape {zeros.shape}, expected {want}")
+    if zeros.min() < 1 or zeros.max() >= TABLE_TOTAL:
+        raise TableError("zero tables hold a probability of 0 or 1")
+
+
+def zero_rows(rows: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """Rows [n, K] of integer frequencies and P(code 0) [n] x 2**16 -> the rows a version
+    11 stage codes with, as float64 weights that are exact integers (< 2**33):
+    code 0 gets zero x (sum of the others), code k > 0 gets (2**16 - zero) x its own."""
+    rows = rows.astype(np.int64)
+    zero = zero.astype(np.int64)[:, None]
+    rest = rows[:, 1:].sum(1, keepdims=True)
+    return np.concatenate([zero * rest, (TABLE_TOTAL - zero) * rows[:, 1:]], axis=1).astype(np.float64)
+
+
+def min_bits_with_zeros(freqs: np.ndarray, zeros: np.ndarray) -> np.ndarray:
+    """[S]: as ``min_bits_per_position`` for version 11 stages: no position costs less
+    than the larger of its two zero-table probabilities allows."""
+    z = zeros.astype(np.float64) / TABLE_TOTAL
+    p_max = np.maximum(z, 1 - z)                                   # [S, sets, Z]
+    per_group = (-np.log2(p_max)).min(-1)                          # [S, sets]
+    groups = freqs.shape[1]
+    return per_group[:, np.arange(groups) // ZERO_GROUP_SET].sum(-1)
