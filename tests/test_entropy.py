@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from aecodec.entropy import (NUM_CONTEXTS, PayloadError, TABLE_TOTAL, context, count_indices, count_zeros,
-                             decode_stage, encode_stage, min_bits_with_zeros, quantize_counts,
+                             decode_stage, encode_stage, min_bits_per_position, min_bits_with_zeros,
+                             quantize_counts,
                              quantize_zero_counts)
 from aecodec.entropy.context import ZERO_CONTEXTS, ZERO_GROUP_SET, checkerboard, zero_context
 
@@ -116,6 +117,18 @@ def test_exact_round_trip_with_zero_tables(seed):
         prev = decode_stage(freqs, payload, prev, s, 9, 5, 8, zeros)
         assert np.array_equal(prev, idx[s])
         assert 8 * len(payload) + 64 >= 5 * 8 * min_bits_with_zeros(freqs, zeros)[s]
+
+
+def test_stages_past_the_zero_tables_are_coded_as_before():
+    """Zero tables of depth D code stages 1..D; later stages keep the 18-context rows."""
+    idx = _random_indices(2, groups=9, h=5, w=8)
+    freqs, zeros = _tables(idx), _zero_tables(idx)[:1]
+    assert encode_stage(freqs, idx, 0, zeros) != encode_stage(freqs, idx, 0)
+    for s in (1, 2):
+        assert encode_stage(freqs, idx, s, zeros) == encode_stage(freqs, idx, s)
+        assert (decode_stage(freqs, encode_stage(freqs, idx, s), idx[s - 1], s, 9, 5, 8, zeros) == idx[s]).all()
+    bits = min_bits_with_zeros(freqs, zeros)
+    assert bits.shape == (3,) and (bits[1:] == min_bits_per_position(freqs)[1:]).all()
 
 
 def test_zero_tables_code_sparse_indices_in_fewer_bytes():

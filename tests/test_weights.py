@@ -82,6 +82,56 @@ def test_the_post_filter_is_pinned_by_the_card(weights_copy):
         load_weights(weights_copy)
 
 
+def test_the_zero_tables_are_pinned_by_the_card(weights_copy):
+    card = json.loads((weights_copy / "model.json").read_text())
+    w = load_weights(weights_copy)
+    assert w.zero_tables_id.hex() == card["zero_tables"]["sha256"][:16]
+    assert card["zero_tables"]["file"] == f"zero-tables-{w.zero_tables_id.hex()}.safetensors"
+    assert w.zero_tables.shape == (3, -(-w.config.groups // 4), 4320)       # the first 3 stages
+    path = weights_copy / card["zero_tables"]["file"]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="zero tables .* sha256"):
+        load_weights(weights_copy)
+    path.unlink()
+    with pytest.raises(WeightsError, match="zero tables .* missing"):
+        load_weights(weights_copy)
+    del card["zero_tables"]["sha256"]
+    (weights_copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="unreadable zero_tables entry"):
+        load_weights(weights_copy)
+
+
+def test_installing_zero_tables_names_them_in_the_card(weights_copy, tmp_path):
+    """``train.zero_tables install`` sums the parts' counts, and a card without zero
+    tables writes version 10 files again."""
+    import numpy as np
+    from click.testing import CliRunner
+    from aecodec.train.zero_tables import main
+    w = load_weights(weights_copy)
+    shape = (3, -(-w.config.groups // 4), 4320, 2)
+    counts = np.zeros(shape, np.int64)
+    counts[..., 1] = 3                                   # P(code 0) = 3.5 / 4 with the prior
+    for k in range(2):
+        np.savez_compressed(tmp_path / f"c{k}.npz", counts=counts, photos=5)
+    result = CliRunner().invoke(main, ["install", str(weights_copy), str(tmp_path / "c0.npz"), str(tmp_path / "c1.npz")])
+    assert result.exit_code == 0 and "from 10 photos" in result.output, result.output
+    mine = load_weights(weights_copy)
+    assert mine.zero_tables_id != w.zero_tables_id and (mine.zero_tables == round(6.5 / 7 * 2 ** 16)).all()
+    card = json.loads((weights_copy / "model.json").read_text())
+    assert card["format_version"] == 11 and card["zero_tables"]["fitted_on"] == 10
+
+
+def test_zero_tables_are_counted_for_every_search_the_ladder_makes():
+    from aecodec.card import Rung
+    from aecodec.train.zero_tables import searches
+    ladder = (Rung(2, 0, 2.0), Rung(3, 0, 2.0), Rung(3, 54, 2.0), Rung(3, 54, 1.5), Rung(3, 32), Rung(3, 12))
+    assert searches(ladder, 11, (15, 0.25)) == [(1.0, 3), (1.0, 4), (1.5, 3), (2.0, 2), (2.0, 3)]
+    assert searches(ladder, 11) == [(1.0, 3), (1.5, 3), (2.0, 2), (2.0, 3)]
+    assert searches(ladder, 3, (15, 0.25)) == [(1.0, 3), (1.5, 3), (2.0, 2), (2.0, 3)]      # no 4th stage
+
+
 def test_the_post_filter_entry_names_its_classes(weights_copy):
     card = json.loads((weights_copy / "model.json").read_text())
     n = len(card["postfilter"]["classes"])

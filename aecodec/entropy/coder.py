@@ -71,8 +71,13 @@ def _encode(freqs_s: np.ndarray, current: np.ndarray, previous: np.ndarray | Non
 
 def encode_stage(freqs: np.ndarray, indices: np.ndarray, s: int, zeros: np.ndarray | None = None) -> bytes:
     """freqs: [S, G, C, K] int tables; indices: [n, G, h, w] (stages <= s used); with
-    ``zeros`` ([S, G / set, Z], tables.quantize_zero_counts) the version 11 coding."""
-    return _encode(freqs[s], indices[s], indices[s - 1] if s else None, None if zeros is None else zeros[s])
+    ``zeros`` ([D, G / set, Z], tables.quantize_zero_counts) the version 11 coding
+    (the 18-context rows alone from stage D on)."""
+    return _encode(freqs[s], indices[s], indices[s - 1] if s else None, _zeros_of(zeros, s))
+
+
+def _zeros_of(zeros: np.ndarray | None, s: int) -> np.ndarray | None:
+    return zeros[s] if zeros is not None and s < len(zeros) else None
 
 
 def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
@@ -82,7 +87,7 @@ def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
         raise PayloadError(f"stage {s + 1} payload is {len(payload)} bytes, not a whole number of words")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     out = np.zeros((groups, height, width), dtype=np.int16)      # codes < 2**15: 2 bytes per index
-    zeros_s = None if zeros is None else zeros[s]
+    zeros_s = _zeros_of(zeros, s)
     model = None if zeros_s is None else _ZeroModel(freqs[s], zeros_s, previous, height, width)
     try:
         dec = constriction.stream.queue.RangeDecoder(words)

@@ -53,13 +53,15 @@ def min_bits_per_position(freqs: np.ndarray) -> np.ndarray:
 
 # -- zero tables (file format version 11) ----------------------------------------------
 # One integer per (stage, set of ZERO_GROUP_SET groups, zero context): P(code 0) in units
-# of 2**-16, in 1 .. 2**16 - 1. The row a symbol is coded with keeps the 18-context
-# table's proportions among the other codes (``zero_rows``).
+# of 2**-16, in 1 .. 2**16 - 1, for the first D stages (D the tables' first dimension);
+# later stages are coded with the 18-context rows alone. The row a symbol is coded with
+# keeps the 18-context table's proportions among the other codes.
 
 def count_zeros(counts: np.ndarray, indices: np.ndarray) -> None:
-    """Accumulate (non-zero, zero) counts for one image. counts: [S, G / set, Z, 2]."""
+    """Accumulate (non-zero, zero) counts for one image, of the stages it and
+    ``counts`` [D, G / set, Z, 2] both have."""
     second = checkerboard(*indices.shape[2:])
-    for s in range(indices.shape[0]):
+    for s in range(min(len(counts), indices.shape[0])):
         prev = indices[s - 1] if s else None
         for g in range(indices.shape[1]):
             ctx = zero_context(prev, indices[s], g, second)
@@ -73,9 +75,9 @@ def quantize_zero_counts(counts: np.ndarray, prior: float = 0.5) -> np.ndarray:
 
 
 def validate_zero_tables(zeros: np.ndarray, stages: int, groups: int) -> None:
-    want = (stages, -(-groups // ZERO_GROUP_SET), ZERO_CONTEXTS)
-    if zeros.shape != want:
-        raise TableError(f"zero tables have shape {zeros.shape}, expected {want}")
+    want = (-(-groups // ZERO_GROUP_SET), ZERO_CONTEXTS)
+    if zeros.ndim != 3 or not 1 <= zeros.shape[0] <= stages or zeros.shape[1:] != want:
+        raise TableError(f"zero tables have shape {zeros.shape}, expected (1..{stages}, {want[0]}, {want[1]})")
     if zeros.min() < 1 or zeros.max() >= TABLE_TOTAL:
         raise TableError("zero tables hold a probability of 0 or 1")
 
@@ -91,10 +93,12 @@ def zero_rows(rows: np.ndarray, zero: np.ndarray) -> np.ndarray:
 
 
 def min_bits_with_zeros(freqs: np.ndarray, zeros: np.ndarray) -> np.ndarray:
-    """[S]: as ``min_bits_per_position`` for version 11 stages: no position costs less
-    than the larger of its two zero-table probabilities allows."""
+    """[S]: as ``min_bits_per_position`` for version 11 stages: in the stages the zero
+    tables cover, no position costs less than the larger of its two zero-table
+    probabilities allows."""
     z = zeros.astype(np.float64) / TABLE_TOTAL
-    p_max = np.maximum(z, 1 - z)                                   # [S, sets, Z]
-    per_group = (-np.log2(p_max)).min(-1)                          # [S, sets]
-    groups = freqs.shape[1]
-    return per_group[:, np.arange(groups) // ZERO_GROUP_SET].sum(-1)
+    p_max = np.maximum(z, 1 - z)                                   # [D, sets, Z]
+    per_group = (-np.log2(p_max)).min(-1)                          # [D, sets]
+    out = min_bits_per_position(freqs).copy()
+    out[:len(zeros)] = per_group[:, np.arange(freqs.shape[1]) // ZERO_GROUP_SET].sum(-1)
+    return out

@@ -1,10 +1,14 @@
 """Fitting the zero tables that version 11 files code their stages with (entropy/context.py).
 
-The tables count, on the training split (never the held-out photos), how often each
-zero context holds code 0 in the indices the codec's own search finds: at full size
-for every stage of the model, and at each reduced size of the card's ladder for as
-many stages as its rungs there may code (one more where the card's ``deeper_base``
-rule adds one). Counting is split into parts that run side by side:
+The tables cover the first ``ZERO_STAGES`` stages, where most indices are code 0 and
+groups behave alike (a table serves four of them); later stages keep the 18-context
+rows, which are fitted per group (TRAINING_LOG Part 28). They count, on the training
+split (never the held-out photos), how often each zero context holds code 0 in the
+indices the codec's own search finds, for the searches the codec makes: at each coded
+size of the card's ladder, a search of each stage count its rungs there code (one
+more where the card's ``deeper_base`` rule adds one). The search places every stage
+for the last, so a stage's indices depend on how many stages follow it.
+Counting is split into parts that run side by side:
 
     python -m aecodec.train.zero_tables count OUT_0.npz --part 0 --parts 2
     python -m aecodec.train.zero_tables count OUT_1.npz --part 1 --parts 2
@@ -31,26 +35,31 @@ from .config import TrainConfig
 from .data import list_training_images, load_rgb, split
 
 
-def coded_sizes(ladder: tuple[Rung, ...], stages: int, deeper: bool) -> dict[float, int]:
-    """{scale: stages to count there}: every stage at full size, and at each reduced
-    size of the ladder the most its rungs code (plus one with a ``deeper_base`` rule)."""
-    sizes = {1.0: stages}
+ZERO_STAGES = 3
+
+
+def searches(ladder: tuple[Rung, ...], stages: int, deeper_base: tuple = ()) -> list[tuple[float, int]]:
+    """(scale, stages searched) of each search to count: every stage count the ladder's
+    rungs code at each of their sizes, plus one for a rung whose step the card's
+    ``deeper_base`` rule may put over one stage more."""
+    counts: dict[float, set[int]] = {}
     for rung in ladder:
-        if rung.scale != 1:
-            most = min(stages, rung.stages + (1 if deeper and rung.step else 0))
-            sizes[rung.scale] = max(sizes.get(rung.scale, 0), most)
-    return sizes
+        counts.setdefault(rung.scale, set()).add(rung.stages)
+        if deeper_base and 0 < rung.step <= deeper_base[0] and rung.stages < stages:
+            counts[rung.scale].add(rung.stages + 1)
+    return [(scale, n) for scale in sorted(counts) for n in sorted(counts[scale])]
 
 
 def count(codec, files: list[Path]) -> np.ndarray:
-    """Counts [S, G / set, Z, 2] of (non-zero, zero) over ``files`` at the coded sizes."""
+    """Counts [ZERO_STAGES, G / set, Z, 2] of (non-zero, zero) over ``files`` for ``searches``."""
     config = codec.weights.config
-    sizes = coded_sizes(codec.ladder, config.stages, bool(config.deeper_base))
-    counts = np.zeros((config.stages, -(-config.groups // ZERO_GROUP_SET), ZERO_CONTEXTS, 2), dtype=np.int64)
+    plan = searches(codec.ladder, config.stages, config.deeper_base)
+    depth = min(ZERO_STAGES, config.stages)
+    counts = np.zeros((depth, -(-config.groups // ZERO_GROUP_SET), ZERO_CONTEXTS, 2), dtype=np.int64)
     for f in tqdm(files, desc="counting zeros", leave=False):
         rgb = np.asarray(load_rgb(f))
-        for scale, stages in sizes.items():
-            count_zeros(counts[:stages], codec.indices([rgb], stages, 1, scale)[0].astype(np.int64))
+        for scale, stages in plan:
+            count_zeros(counts, codec.indices([rgb], stages, 1, scale)[0].astype(np.int64))
     return counts
 
 
