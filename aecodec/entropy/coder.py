@@ -26,8 +26,9 @@ def _probabilities(freqs_sg: np.ndarray, ctx: np.ndarray) -> np.ndarray:
 
 
 class _ZeroModel:
-    """The version 11 rows of one stage (``tables.zero_rows``, computed in float64 on
-    exact integers): the 18-context rows with P(code 0) from the zero tables."""
+    """The version 11 rows of one stage: the 18-context row f with P(code 0) from the
+    zero tables, [Z x (sum of f[1:]), (2**16 - Z) x f[1:]] (docs/FORMAT.md, "Zero
+    tables"), in float64 on integers below 2**33, so exact on any machine."""
 
     def __init__(self, freqs_s: np.ndarray, zeros_s: np.ndarray, previous: np.ndarray | None, h: int, w: int):
         self.rows = freqs_s.astype(np.float64)                       # [G, C, K]
@@ -37,6 +38,7 @@ class _ZeroModel:
         self.around = None if previous is None else nonzero_neighbours(previous)   # [G, h, w]
         second = checkerboard(h, w).ravel()
         self.first, self.second = np.flatnonzero(~second), np.flatnonzero(second)
+        self.order = np.concatenate([self.first, self.second])      # one coder call codes both halves
 
     def before(self, current: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:
         """(18-context, zero context without the checkerboard term), flat, of group g."""
@@ -62,10 +64,9 @@ def _encode(freqs_s: np.ndarray, current: np.ndarray, previous: np.ndarray | Non
             enc.encode(symbols, _FAMILY, _probabilities(freqs_s[g], context(previous, current, g)))
             continue
         ctx, zctx = model.before(current, g)
-        term = second_half_term(current[g]).ravel()
-        first, second = model.first, model.second
-        enc.encode(symbols[first], _FAMILY, model.probabilities(g, ctx[first], zctx[first]))
-        enc.encode(symbols[second], _FAMILY, model.probabilities(g, ctx[second], zctx[second] + term[second]))
+        zctx[model.second] += second_half_term(current[g]).ravel()[model.second]
+        order = model.order
+        enc.encode(symbols[order], _FAMILY, model.probabilities(g, ctx[order], zctx[order]))
     return enc.get_compressed().astype("<u4").tobytes()
 
 
@@ -89,25 +90,32 @@ def decode_stage(freqs: np.ndarray, payload: bytes, previous: np.ndarray | None,
     out = np.zeros((groups, height, width), dtype=np.int16)      # codes < 2**15: 2 bytes per index
     zeros_s = _zeros_of(zeros, s)
     model = None if zeros_s is None else _ZeroModel(freqs[s], zeros_s, previous, height, width)
+    # Only the encoder's own bytes are accepted: each decoded group is coded again in
+    # lockstep with the same probabilities, and a payload with junk words after the
+    # symbols, or with other trailing bits, gives other words.
+    again = constriction.stream.queue.RangeEncoder()
+
+    def decoded(probabilities: np.ndarray) -> np.ndarray:
+        symbols = dec.decode(_FAMILY, probabilities)
+        again.encode(symbols, _FAMILY, probabilities)
+        return symbols
+
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
         for g in range(groups):
             if zeros_s is None:
-                ctx = context(previous, out, g)
-                out[g] = dec.decode(_FAMILY, _probabilities(freqs[s, g], ctx)).reshape(height, width)
+                out[g] = decoded(_probabilities(freqs[s, g], context(previous, out, g))).reshape(height, width)
                 continue
             ctx, zctx = model.before(out, g)
             first, second = model.first, model.second
             plane = out[g].reshape(-1)                           # a view: the second half sees the first
-            plane[first] = dec.decode(_FAMILY, model.probabilities(g, ctx[first], zctx[first]))
+            plane[first] = decoded(model.probabilities(g, ctx[first], zctx[first]))
             term = second_half_term(out[g]).ravel()
-            plane[second] = dec.decode(_FAMILY, model.probabilities(g, ctx[second], zctx[second] + term[second]))
+            plane[second] = decoded(model.probabilities(g, ctx[second], zctx[second] + term[second]))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # constriction signals bad data with a PanicException
         raise PayloadError(f"stage {s + 1} payload does not decode: {exc}") from None
-    # Only the encoder's own bytes are accepted: a payload with junk words after the
-    # symbols, or with other trailing bits, decodes to symbols whose encoding differs.
-    if _encode(freqs[s], out, previous, zeros_s) != payload:
+    if again.get_compressed().astype("<u4").tobytes() != payload:
         raise PayloadError(f"stage {s + 1} payload is not what the encoder writes (trailing data?)")
     return out

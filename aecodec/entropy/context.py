@@ -52,7 +52,7 @@ def context(previous_stage: np.ndarray | None, current_stage: np.ndarray, g: int
 # -- zero contexts (file format version 11) --------------------------------------------
 # Most indices of the first stages are code 0, and whether an index is 0 is a quarter of
 # a stage's bits. Version 11 takes P(code 0) from a richer context than the 18 above,
-# and the rest of the row from the 18-context table (tables.zero_rows). Each group's
+# and the rest of the row from the 18-context table (coder._ZeroModel). Each group's
 # plane is coded as a checkerboard: the positions with (row + column) even first, then
 # the others, which also see whether their 4 neighbours in the same plane are 0
 # (TRAINING_LOG Part 28). Every term is a count of non-zero indices: bit-exact anywhere.

@@ -82,16 +82,6 @@ def validate_zero_tables(zeros: np.ndarray, stages: int, groups: int) -> None:
         raise TableError("zero tables hold a probability of 0 or 1")
 
 
-def zero_rows(rows: np.ndarray, zero: np.ndarray) -> np.ndarray:
-    """Rows [n, K] of integer frequencies and P(code 0) [n] x 2**16 -> the rows a version
-    11 stage codes with, as float64 weights that are exact integers (< 2**33):
-    code 0 gets zero x (sum of the others), code k > 0 gets (2**16 - zero) x its own."""
-    rows = rows.astype(np.int64)
-    zero = zero.astype(np.int64)[:, None]
-    rest = rows[:, 1:].sum(1, keepdims=True)
-    return np.concatenate([zero * rest, (TABLE_TOTAL - zero) * rows[:, 1:]], axis=1).astype(np.float64)
-
-
 def min_bits_with_zeros(freqs: np.ndarray, zeros: np.ndarray) -> np.ndarray:
     """[S]: as ``min_bits_per_position`` for version 11 stages: in the stages the zero
     tables cover, no position costs less than the larger of its two zero-table
