@@ -71,15 +71,20 @@ def test_the_post_filter_is_pinned_by_the_card(weights_copy):
     card = json.loads((weights_copy / "model.json").read_text())
     w = load_weights(weights_copy)
     assert w.postfilter.filter_id.hex() == card["postfilter"]["filter_id"] == card["postfilter"]["sha256"][:16]
-    path = weights_copy / card["postfilter"]["file"]
+    _refused_when_tampered_or_missing(weights_copy, card["postfilter"]["file"], "post-filter")
+
+
+def _refused_when_tampered_or_missing(folder, name, what):
+    """A file the card pins, one bit flipped and then deleted: each load fails, naming it."""
+    path = folder / name
     data = bytearray(path.read_bytes())
     data[-1] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="post-filter .* sha256"):
-        load_weights(weights_copy)
+    with pytest.raises(WeightsError, match=f"{what} .* sha256"):
+        load_weights(folder)
     path.unlink()
-    with pytest.raises(WeightsError, match="post-filter .* missing"):
-        load_weights(weights_copy)
+    with pytest.raises(WeightsError, match=f"{what} .* missing"):
+        load_weights(folder)
 
 
 def test_the_zero_tables_are_pinned_by_the_card(weights_copy):
@@ -88,15 +93,7 @@ def test_the_zero_tables_are_pinned_by_the_card(weights_copy):
     assert w.zero_tables_id.hex() == card["zero_tables"]["sha256"][:16]
     assert card["zero_tables"]["file"] == f"zero-tables-{w.zero_tables_id.hex()}.safetensors"
     assert w.zero_tables.shape == (3, -(-w.config.groups // 4), 4320)       # the first 3 stages
-    path = weights_copy / card["zero_tables"]["file"]
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="zero tables .* sha256"):
-        load_weights(weights_copy)
-    path.unlink()
-    with pytest.raises(WeightsError, match="zero tables .* missing"):
-        load_weights(weights_copy)
+    _refused_when_tampered_or_missing(weights_copy, card["zero_tables"]["file"], "zero tables")
     del card["zero_tables"]["sha256"]
     (weights_copy / "model.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="unreadable zero_tables entry"):
